@@ -1,1 +1,146 @@
+//! The HTTP layer of Fieldproof: the Engage-compatible v0.2 API.
+//!
+//! Handlers are thin: extract and authenticate (`extract`), call the domain and the store, map
+//! errors to the exact bodies of `API.md` (`error`). Every route answers with and without its
+//! trailing slash, directly (a redirect would turn a client's POST into a GET).
 #![forbid(unsafe_code)]
+
+pub mod error;
+pub mod extract;
+mod health;
+pub mod query;
+pub mod task_groups;
+pub mod time;
+pub mod work_orders;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, MethodRouter};
+use axum::Router;
+use fieldproof_store::Store;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tracing::Instrument;
+
+use crate::error::{json_response, ApiError};
+
+/// The default cap on JSON request bodies: 2 MB.
+pub const DEFAULT_JSON_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Cap on JSON request bodies, in bytes.
+    pub json_body_limit: usize,
+    /// The URL clients reach this server at (for `next`/`previous` links); when absent, links are
+    /// built from the request's `Host` header.
+    pub public_url: Option<String>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            json_body_limit: DEFAULT_JSON_BODY_LIMIT,
+            public_url: None,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<ApiConfig>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, config: ApiConfig) -> Self {
+        Self {
+            store,
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// Registers `route` at `path` with and without its trailing slash. Methods the route does not
+/// serve answer 405 with a JSON body.
+fn both(router: Router<AppState>, path: &str, route: MethodRouter<AppState>) -> Router<AppState> {
+    let route = route.fallback(|method: Method| async move { extract::method_not_allowed(&method) });
+    let bare = path.trim_end_matches('/');
+    router
+        .route(bare, route.clone())
+        .route(&format!("{bare}/"), route)
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    use work_orders::{create, delete, list, retrieve, update};
+    let mut r = Router::new();
+    r = both(r, "/healthz", get(health::healthz));
+    r = both(
+        r,
+        "/v0.2/work-orders",
+        get(list::list).post(create::create),
+    );
+    r = both(
+        r,
+        "/v0.2/work-orders/{id}",
+        get(retrieve::retrieve)
+            .patch(update::update)
+            .delete(delete::delete),
+    );
+    r = both(r, "/v0.2/task-groups", get(task_groups::list));
+    r = both(r, "/v0.2/task-groups/{name}", get(task_groups::retrieve));
+    r.fallback(|| async { ApiError::NotFound })
+        .with_state(state)
+        .layer(middleware::from_fn(trace))
+        .layer(CatchPanicLayer::custom(|_| {
+            // A panic is a bug: it is logged by the panic hook; the client gets the bare 500.
+            ApiError::Internal("handler panicked".into()).into_response()
+        }))
+}
+
+/// One span and one log line per request: method, path, status, latency. Never the headers
+/// (they carry keys) nor the body.
+async fn trace(req: Request, next: Next) -> Response {
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        site = tracing::field::Empty,
+    );
+    async move {
+        let start = Instant::now();
+        let response = next.run(req).await;
+        let status = response.status();
+        let micros = start.elapsed().as_micros() as u64;
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), micros, "request failed");
+        } else {
+            tracing::info!(status = status.as_u16(), micros, "request");
+        }
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// A JSON 200, for small handlers.
+pub fn ok_json(body: &serde_json::Value) -> Response {
+    json_response(StatusCode::OK, body)
+}

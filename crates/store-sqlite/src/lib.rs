@@ -1,1 +1,294 @@
+//! The embedded SQLite engine of the Fieldproof store.
+//!
+//! One database file in WAL mode with `synchronous = FULL`: a write is acknowledged only after
+//! its transaction's commit has reached the disk. Writes go through one writer thread that
+//! commits in groups (`writer`); reads use a pool of read-only connections (`readers`).
 #![forbid(unsafe_code)]
+
+mod apps;
+mod migrations;
+mod people;
+mod readers;
+mod sites;
+mod work_orders;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use fieldproof_domain::app::AppVersion;
+use fieldproof_store::*;
+use rusqlite::Connection;
+use uuid::Uuid;
+
+use readers::Readers;
+use writer::Writer;
+
+/// Read connections in the pool.
+const READERS: usize = 4;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Writer,
+    readers: Readers,
+    /// Application versions never change once published, so they are cached by id, with the
+    /// site they belong to (a version is only ever handed to its own site).
+    versions: Mutex<HashMap<Uuid, (Uuid, Arc<AppVersion>)>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and runs the migrations.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut conn = Connection::open(path).map_err(|e| {
+            StoreError::Backend(format!("cannot open SQLite database {}: {e}", path.display()))
+        })?;
+        configure(&conn).map_err(backend)?;
+        migrations::run(&mut conn).map_err(backend)?;
+        let readers = Readers::open(path, READERS).map_err(backend)?;
+        let writer = Writer::start(conn)
+            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            path: path.to_owned(),
+            writer,
+            readers,
+            versions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `PRAGMA integrity_check`: `Ok(())` when SQLite finds nothing wrong.
+    pub async fn integrity_check(&self) -> StoreResult<()> {
+        self.readers
+            .read(|c| {
+                let r: String = c
+                    .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                    .map_err(backend)?;
+                if r == "ok" {
+                    Ok(())
+                } else {
+                    Err(StoreError::Backend(format!("integrity check: {r}")))
+                }
+            })
+            .await
+    }
+
+    fn cached_version(&self, site_id: Uuid, id: Uuid) -> Option<Arc<AppVersion>> {
+        let cache = self.versions.lock().expect("cache lock");
+        cache
+            .get(&id)
+            .filter(|(site, _)| *site == site_id)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn cache_version(&self, site_id: Uuid, v: AppVersion) -> Arc<AppVersion> {
+        let v = Arc::new(v);
+        let mut cache = self.versions.lock().expect("cache lock");
+        cache.insert(v.id, (site_id, v.clone()));
+        v
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // WAL: readers never block the writer. FULL: the WAL is synced at every commit, so an
+    // acknowledged write survives a power loss, not only a process crash.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Maps an engine error to the store's: for logs, never for clients.
+pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// Maps a unique-constraint violation to a `Conflict` with a message for the user, anything else
+/// to `Backend`.
+pub(crate) fn conflict_or_backend(e: rusqlite::Error, message: impl FnOnce() -> String) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict(message()),
+        _ => backend(e),
+    }
+}
+
+pub(crate) fn parse_uuid(s: &str) -> rusqlite::Result<Uuid> {
+    Uuid::parse_str(s).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(s).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.readers
+            .read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(backend))
+            .await
+    }
+
+    async fn create_site(&self, site: Site) -> StoreResult<Site> {
+        self.writer.write(move |c| sites::insert(c, &site).map(|_| site)).await
+    }
+
+    async fn list_sites(&self) -> StoreResult<Vec<Site>> {
+        self.readers.read(sites::list).await
+    }
+
+    async fn find_site(&self, name_or_id: &str) -> StoreResult<Option<Site>> {
+        let key = name_or_id.to_string();
+        self.readers.read(move |c| sites::find(c, &key)).await
+    }
+
+    async fn create_user(&self, user: User) -> StoreResult<User> {
+        self.writer.write(move |c| people::insert_user(c, &user).map(|_| user)).await
+    }
+
+    async fn list_users(&self, site_id: Uuid) -> StoreResult<Vec<User>> {
+        self.readers.read(move |c| people::list_users(c, site_id)).await
+    }
+
+    async fn find_user_by_email(&self, site_id: Uuid, email: &str) -> StoreResult<Option<User>> {
+        let email = email.to_lowercase();
+        self.readers
+            .read(move |c| people::find_user_by_email(c, site_id, &email))
+            .await
+    }
+
+    async fn create_group(&self, group: UserGroup) -> StoreResult<UserGroup> {
+        self.writer.write(move |c| people::insert_group(c, &group).map(|_| group)).await
+    }
+
+    async fn list_groups(&self, site_id: Uuid) -> StoreResult<Vec<UserGroup>> {
+        self.readers.read(move |c| people::list_groups(c, site_id)).await
+    }
+
+    async fn create_key(&self, key: ApiKey) -> StoreResult<ApiKey> {
+        self.writer.write(move |c| people::insert_key(c, &key).map(|_| key)).await
+    }
+
+    async fn list_keys(&self, site_id: Uuid) -> StoreResult<Vec<ApiKey>> {
+        self.readers.read(move |c| people::list_keys(c, site_id)).await
+    }
+
+    async fn revoke_key(&self, site_id: Uuid, key_id: Uuid, now: i64) -> StoreResult<ApiKey> {
+        self.writer
+            .write(move |c| people::revoke_key(c, site_id, key_id, now))
+            .await
+    }
+
+    async fn authenticate(&self, key_hash: &str) -> StoreResult<Option<Principal>> {
+        let hash = key_hash.to_string();
+        self.readers.read(move |c| people::authenticate(c, &hash)).await
+    }
+
+    async fn publish_app_version(
+        &self,
+        site_id: Uuid,
+        version: AppVersion,
+        now: i64,
+    ) -> StoreResult<Arc<AppVersion>> {
+        let v = self
+            .writer
+            .write(move |c| apps::publish(c, site_id, version, now))
+            .await?;
+        Ok(self.cache_version(site_id, v))
+    }
+
+    async fn app_version(&self, site_id: Uuid, id: Uuid) -> StoreResult<Option<Arc<AppVersion>>> {
+        if let Some(v) = self.cached_version(site_id, id) {
+            return Ok(Some(v));
+        }
+        let found = self.readers.read(move |c| apps::get(c, site_id, id)).await?;
+        Ok(found.map(|v| self.cache_version(site_id, v)))
+    }
+
+    async fn current_app_version(&self, site_id: Uuid) -> StoreResult<Option<Arc<AppVersion>>> {
+        let id = self.readers.read(move |c| apps::current_id(c, site_id)).await?;
+        match id {
+            None => Ok(None),
+            Some(id) => self.app_version(site_id, id).await,
+        }
+    }
+
+    async fn list_app_versions(&self, site_id: Uuid) -> StoreResult<Vec<AppVersionSummary>> {
+        self.readers.read(move |c| apps::list(c, site_id)).await
+    }
+
+    async fn create_work_order(
+        &self,
+        work_order: WorkOrderRow,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> StoreResult<CreateOutcome> {
+        self.writer
+            .write(move |c| work_orders::create(c, work_order, idempotency))
+            .await
+    }
+
+    async fn get_work_order(&self, site_id: Uuid, id: Uuid) -> StoreResult<Option<WorkOrderRow>> {
+        self.readers.read(move |c| work_orders::get(c, site_id, id)).await
+    }
+
+    async fn update_work_order(
+        &self,
+        site_id: Uuid,
+        id: Uuid,
+        changes: WorkOrderChanges,
+        version: Arc<AppVersion>,
+    ) -> StoreResult<WorkOrderRow> {
+        self.writer
+            .write(move |c| work_orders::update(c, site_id, id, changes, &version))
+            .await
+    }
+
+    async fn delete_work_order(&self, site_id: Uuid, id: Uuid) -> StoreResult<()> {
+        self.writer.write(move |c| work_orders::delete(c, site_id, id)).await
+    }
+
+    async fn list_work_orders(
+        &self,
+        site_id: Uuid,
+        filter: &WorkOrderFilter,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<(u64, Vec<WorkOrderRow>)> {
+        let filter = filter.clone();
+        self.readers
+            .read(move |c| work_orders::list(c, site_id, &filter, offset, limit))
+            .await
+    }
+
+    async fn task_states(&self, site_id: Uuid, work_order_id: Uuid) -> StoreResult<TaskStates> {
+        self.readers
+            .read(move |c| work_orders::task_states(c, site_id, work_order_id))
+            .await
+    }
+
+    async fn task_states_of(
+        &self,
+        site_id: Uuid,
+        work_order_ids: &[Uuid],
+    ) -> StoreResult<HashMap<Uuid, TaskStates>> {
+        let ids = work_order_ids.to_vec();
+        self.readers
+            .read(move |c| work_orders::task_states_of(c, site_id, &ids))
+            .await
+    }
+
+    async fn idempotency_record(
+        &self,
+        site_id: Uuid,
+        key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let key = key.to_string();
+        self.readers
+            .read(move |c| work_orders::idempotency_record(c, site_id, &key))
+            .await
+    }
+}

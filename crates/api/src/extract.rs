@@ -1,0 +1,125 @@
+//! Request extractors that answer with the API's JSON errors: the caller behind the key, a JSON
+//! object body with the size cap, and path ids.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, Method};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::AppState;
+use fieldproof_domain::role::Action;
+use fieldproof_store::Principal;
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl Caller {
+    /// `Forbidden` unless the caller's role allows `action`.
+    pub fn require(&self, action: Action) -> Result<(), ApiError> {
+        if self.0.role.allows(action) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+/// The SHA-256 of a key, hex: the only form in which keys are stored or compared.
+pub fn key_hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or(ApiError::NotAuthenticated)?;
+        let text = header.to_str().map_err(|_| ApiError::NotAuthenticated)?;
+        let (scheme, key) = text.trim().split_once(' ').ok_or(ApiError::NotAuthenticated)?;
+        let key = key.trim();
+        if !scheme.eq_ignore_ascii_case("token") || key.is_empty() || key.contains(' ') {
+            return Err(ApiError::NotAuthenticated);
+        }
+        let principal = state
+            .store
+            .authenticate(&key_hash(key))
+            .await?
+            .ok_or(ApiError::UnknownKey)?;
+        tracing::Span::current().record("site", tracing::field::display(principal.site_id));
+        Ok(Caller(principal))
+    }
+}
+
+/// A request body that is a JSON object, sent as `application/json`, within the size cap.
+#[derive(Debug)]
+pub struct JsonObject(pub Map<String, Value>);
+
+impl JsonObject {
+    /// A digest of the object in canonical form (keys sorted), for idempotency checks.
+    pub fn digest(&self) -> String {
+        let canonical = serde_json::to_vec(&self.0).expect("a JSON value serialises");
+        hex::encode(Sha256::digest(canonical))
+    }
+}
+
+impl FromRequest<AppState> for JsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, ApiError> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        let mime = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if mime != "application/json" {
+            return Err(ApiError::UnsupportedMediaType(content_type));
+        }
+        let limit = state.config.json_body_limit;
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        let bytes = to_bytes(req.into_body(), limit).await.map_err(|e| {
+            // The only error `to_bytes` reports for an in-memory limit is going past it; a
+            // broken connection surfaces here too and gets the same honest 4xx.
+            tracing::debug!(error = %e, "body read failed");
+            ApiError::PayloadTooLarge(limit)
+        })?;
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => Ok(JsonObject(map)),
+            Ok(other) => Err(ApiError::BadRequest(format!(
+                "The request body must be a JSON object, got {}.",
+                fieldproof_domain::metadata::json_kind(&other)
+            ))),
+            Err(e) if bytes.iter().all(u8::is_ascii_whitespace) => {
+                let _ = e;
+                Err(ApiError::BadRequest(
+                    "The request body is empty; send a JSON object.".into(),
+                ))
+            }
+            Err(e) => Err(ApiError::BadRequest(format!("JSON parse error: {e}."))),
+        }
+    }
+}
+
+/// A method the route does not serve.
+pub fn method_not_allowed(method: &Method) -> ApiError {
+    ApiError::MethodNotAllowed(method.as_str().to_string())
+}

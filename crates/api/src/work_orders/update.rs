@@ -1,0 +1,51 @@
+//! `PATCH /v0.2/work-orders/{id}/` → 200. Each given field replaces the stored one.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use fieldproof_domain::role::Action;
+use fieldproof_domain::work_order::parse_update;
+use fieldproof_store::{StoreError, WorkOrderChanges};
+
+use super::{load, parse_id, render, resolve_references};
+use crate::error::{json_response, ApiError, ApiResult};
+use crate::extract::{Caller, JsonObject};
+use crate::time::now_micros;
+use crate::AppState;
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: JsonObject,
+) -> ApiResult<Response> {
+    caller.require(Action::UpdateWorkOrder)?;
+    let site_id = caller.0.site_id;
+    let (wo, version) = load(&state, site_id, parse_id(&id)?).await?;
+    let fields = parse_update(&body.0, &version.metadata).map_err(ApiError::serialization)?;
+    let refs = resolve_references(&state, site_id, &version, &fields)
+        .await?
+        .map_err(ApiError::Serialization)?;
+    let changes = WorkOrderChanges {
+        name: fields.name.map(|n| n.into_string()),
+        metadata: fields.metadata,
+        tags: fields.tags,
+        field_engineer: refs.field_engineer,
+        user_group_ids: refs.user_group_ids,
+        types: refs.types,
+        now: now_micros(),
+    };
+    let updated = match state
+        .store
+        .update_work_order(site_id, wo.id, changes, version.clone())
+        .await
+    {
+        Err(StoreError::NotFound) => return Err(ApiError::WorkOrderNotFound),
+        other => other?,
+    };
+    let states = state.store.task_states(site_id, wo.id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &render::work_order(&updated, &version, Some(&states), Some(Vec::new())),
+    ))
+}

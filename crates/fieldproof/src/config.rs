@@ -1,0 +1,339 @@
+//! Layered settings of `fieldproof`: defaults, then an optional TOML file, then environment
+//! variables, then command-line flags; the last one given wins. A bad value stops start-up with a
+//! message that names the setting, where the value came from, and what is expected.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+/// Where a setting's value came from, for error messages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Env(&'static str),
+    Flag(&'static str),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => write!(f, "the default"),
+            Source::File(p) => write!(f, "the config file {}", p.display()),
+            Source::Env(name) => write!(f, "the environment variable {name}"),
+            Source::Flag(name) => write!(f, "the flag {name}"),
+        }
+    }
+}
+
+/// The settings as given on the command line (each `None` when absent).
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct StorageFlags {
+    /// Configuration file (TOML) [env: FIELDPROOF_CONFIG]
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Directory for the database and stored files [env: FIELDPROOF_DATA_DIR] [default: ./fieldproof-data]
+    #[arg(long, value_name = "DIR", global = true)]
+    pub data_dir: Option<String>,
+    /// Database URL: sqlite://PATH (default: fieldproof.sqlite in the data dir) [env: FIELDPROOF_DATABASE_URL]
+    #[arg(long, value_name = "URL", global = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ServeFlags {
+    /// Address to listen on [env: FIELDPROOF_LISTEN] [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Create the demo site, application, users and API key on first start [env: FIELDPROOF_DEMO]
+    #[arg(long)]
+    pub demo: bool,
+    /// Public URL of the server, for links in responses [env: FIELDPROOF_PUBLIC_URL]
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Cap on JSON request bodies in bytes [env: FIELDPROOF_JSON_BODY_LIMIT] [default: 2097152]
+    #[arg(long, value_name = "BYTES")]
+    pub json_body_limit: Option<String>,
+}
+
+/// The config file's keys: the same names as the flags, with underscores.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    data_dir: Option<String>,
+    database_url: Option<String>,
+    demo: Option<bool>,
+    public_url: Option<String>,
+    json_body_limit: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database: DatabaseUrl,
+    pub demo: bool,
+    pub public_url: Option<String>,
+    pub json_body_limit: usize,
+}
+
+/// One raw value and where it came from.
+struct Raw {
+    value: Option<String>,
+    source: Source,
+}
+
+impl Raw {
+    fn new() -> Self {
+        Self {
+            value: None,
+            source: Source::Default,
+        }
+    }
+
+    fn layer(&mut self, value: Option<String>, source: Source) {
+        if let Some(v) = value {
+            self.value = Some(v);
+            self.source = source;
+        }
+    }
+}
+
+pub fn resolve(
+    storage: &StorageFlags,
+    serve: Option<&ServeFlags>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings> {
+    let file_path = storage
+        .config
+        .clone()
+        .map(|p| (p, Source::Flag("--config")))
+        .or_else(|| {
+            env("FIELDPROOF_CONFIG").map(|p| (PathBuf::from(p), Source::Env("FIELDPROOF_CONFIG")))
+        });
+    let (file, file_source) = match &file_path {
+        Some((path, source)) => (read_file(path, source)?, Source::File(path.clone())),
+        None => (FileSettings::default(), Source::Default),
+    };
+
+    let mut listen = Raw::new();
+    let mut data_dir = Raw::new();
+    let mut database_url = Raw::new();
+    let mut demo = Raw::new();
+    let mut public_url = Raw::new();
+    let mut body_limit = Raw::new();
+
+    listen.layer(file.listen, file_source.clone());
+    data_dir.layer(file.data_dir, file_source.clone());
+    database_url.layer(file.database_url, file_source.clone());
+    demo.layer(file.demo.map(|b| b.to_string()), file_source.clone());
+    public_url.layer(file.public_url, file_source.clone());
+    body_limit.layer(file.json_body_limit.map(|n| n.to_string()), file_source);
+
+    listen.layer(env("FIELDPROOF_LISTEN"), Source::Env("FIELDPROOF_LISTEN"));
+    data_dir.layer(env("FIELDPROOF_DATA_DIR"), Source::Env("FIELDPROOF_DATA_DIR"));
+    database_url.layer(env("FIELDPROOF_DATABASE_URL"), Source::Env("FIELDPROOF_DATABASE_URL"));
+    demo.layer(env("FIELDPROOF_DEMO"), Source::Env("FIELDPROOF_DEMO"));
+    public_url.layer(env("FIELDPROOF_PUBLIC_URL"), Source::Env("FIELDPROOF_PUBLIC_URL"));
+    body_limit.layer(env("FIELDPROOF_JSON_BODY_LIMIT"), Source::Env("FIELDPROOF_JSON_BODY_LIMIT"));
+
+    data_dir.layer(storage.data_dir.clone(), Source::Flag("--data-dir"));
+    database_url.layer(storage.database_url.clone(), Source::Flag("--database-url"));
+    if let Some(s) = serve {
+        listen.layer(s.listen.clone(), Source::Flag("--listen"));
+        demo.layer(s.demo.then(|| "true".to_string()), Source::Flag("--demo"));
+        public_url.layer(s.public_url.clone(), Source::Flag("--public-url"));
+        body_limit.layer(s.json_body_limit.clone(), Source::Flag("--json-body-limit"));
+    }
+
+    let listen_addr = match &listen.value {
+        None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        Some(v) => v.trim().parse().map_err(|_| {
+            bad("listen", v, &listen.source, "an address with a port, such as 127.0.0.1:8080 or [::1]:8080")
+        })?,
+    };
+    let data_dir_path = match &data_dir.value {
+        None => PathBuf::from("./fieldproof-data"),
+        Some(v) if v.trim().is_empty() => {
+            return Err(bad("data_dir", v, &data_dir.source, "a directory path"))
+        }
+        Some(v) => PathBuf::from(v),
+    };
+    let database = match &database_url.value {
+        None => DatabaseUrl::Sqlite(data_dir_path.join("fieldproof.sqlite")),
+        Some(v) => parse_database_url(v)
+            .map_err(|why| bad("database_url", v, &database_url.source, &why))?,
+    };
+    let demo_on = match &demo.value {
+        None => false,
+        Some(v) => parse_bool(v)
+            .ok_or_else(|| bad("demo", v, &demo.source, "true or false"))?,
+    };
+    let public = match &public_url.value {
+        None => None,
+        Some(v) if v.starts_with("http://") || v.starts_with("https://") => {
+            Some(v.trim_end_matches('/').to_string())
+        }
+        Some(v) => {
+            return Err(bad(
+                "public_url",
+                v,
+                &public_url.source,
+                "an http:// or https:// URL",
+            ))
+        }
+    };
+    let limit = match &body_limit.value {
+        None => fieldproof_api::DEFAULT_JSON_BODY_LIMIT,
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n >= 1024)
+            .ok_or_else(|| bad("json_body_limit", v, &body_limit.source, "a number of bytes, at least 1024"))?,
+    };
+    Ok(Settings {
+        listen: listen_addr,
+        data_dir: data_dir_path,
+        database,
+        demo: demo_on,
+        public_url: public,
+        json_body_limit: limit,
+    })
+}
+
+fn bad(setting: &str, value: &str, source: &Source, expected: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "invalid setting `{setting}` = {value:?} (from {source}): expected {expected}"
+    )
+}
+
+fn read_file(path: &Path, source: &Source) -> Result<FileSettings> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {} (named by {source})", path.display()))?;
+    match toml::from_str(&text) {
+        Ok(f) => Ok(f),
+        Err(e) => bail!("invalid config file {}: {}", path.display(), e.to_string().trim_end()),
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_database_url(v: &str) -> Result<DatabaseUrl, String> {
+    let v = v.trim();
+    if let Some(path) = v.strip_prefix("sqlite://").or_else(|| v.strip_prefix("sqlite:")) {
+        if path.is_empty() {
+            return Err("a file path after sqlite://, such as sqlite://./fieldproof-data/fieldproof.sqlite".into());
+        }
+        return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
+    }
+    if v.starts_with("postgres://") || v.starts_with("postgresql://") {
+        return Err("sqlite://PATH: this build has no PostgreSQL store yet".into());
+    }
+    Err("sqlite://PATH".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_ones() {
+        let s = resolve(&StorageFlags::default(), Some(&ServeFlags::default()), &env(&[])).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            s.database,
+            DatabaseUrl::Sqlite(PathBuf::from("./fieldproof-data/fieldproof.sqlite"))
+        );
+        assert!(!s.demo);
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:1\"\ndata_dir = \"/from-file\"\ndemo = true\n").unwrap();
+        let storage = StorageFlags {
+            config: Some(file),
+            ..Default::default()
+        };
+        let serve = ServeFlags {
+            listen: Some("127.0.0.1:3".into()),
+            ..Default::default()
+        };
+        let s = resolve(
+            &storage,
+            Some(&serve),
+            &env(&[("FIELDPROOF_LISTEN", "127.0.0.1:2"), ("FIELDPROOF_DATA_DIR", "/from-env")]),
+        )
+        .unwrap();
+        assert_eq!(s.listen.port(), 3);
+        assert_eq!(s.data_dir, PathBuf::from("/from-env"));
+        assert!(s.demo);
+    }
+
+    #[test]
+    fn a_bad_value_names_the_setting_and_its_source() {
+        let e = resolve(
+            &StorageFlags::default(),
+            Some(&ServeFlags::default()),
+            &env(&[("FIELDPROOF_LISTEN", "localhost")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`listen`") && e.contains("FIELDPROOF_LISTEN"), "{e}");
+        let e = resolve(
+            &StorageFlags {
+                database_url: Some("mysql://x".into()),
+                ..Default::default()
+            },
+            None,
+            &env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`database_url`") && e.contains("--database-url"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_file_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        let e = resolve(
+            &StorageFlags {
+                config: Some(file),
+                ..Default::default()
+            },
+            None,
+            &env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("lisen"), "{e}");
+    }
+}

@@ -1,0 +1,72 @@
+//! A small pool of read-only connections. In WAL mode readers never wait for the writer, so
+//! reads run in parallel on blocking threads, each on a connection of its own.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use fieldproof_store::{StoreError, StoreResult};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::Semaphore;
+
+#[derive(Clone)]
+pub struct Readers {
+    idle: Arc<Mutex<Vec<Connection>>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Readers {
+    pub fn open(path: &Path, size: usize) -> rusqlite::Result<Self> {
+        let mut conns = Vec::with_capacity(size);
+        for _ in 0..size {
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            conns.push(conn);
+        }
+        Ok(Self {
+            idle: Arc::new(Mutex::new(conns)),
+            permits: Arc::new(Semaphore::new(size)),
+        })
+    }
+
+    /// Runs `f` on an idle reader, on a blocking thread.
+    pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Backend("reader pool closed".into()))?;
+        let conn = self
+            .idle
+            .lock()
+            .expect("reader pool lock")
+            .pop()
+            .expect("a permit guarantees an idle connection");
+        let idle = self.idle.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let result = f(&conn);
+            (conn, result)
+        })
+        .await;
+        match joined {
+            Ok((conn, result)) => {
+                idle.lock().expect("reader pool lock").push(conn);
+                result
+            }
+            Err(e) => {
+                // The connection went down with the task: the pool shrinks by one rather than
+                // hand out a permit with no connection behind it.
+                permit.forget();
+                Err(StoreError::Backend(format!("reader task failed: {e}")))
+            }
+        }
+    }
+}

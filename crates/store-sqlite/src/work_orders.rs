@@ -1,0 +1,369 @@
+//! Work orders, their list index and their task states.
+
+use fieldproof_domain::activation::active_tasks;
+use fieldproof_domain::app::AppVersion;
+use fieldproof_domain::metadata::index_text;
+use fieldproof_domain::score::progress_score;
+use fieldproof_store::*;
+use rusqlite::types::Value as Sql;
+use rusqlite::{Connection, OptionalExtension, Row};
+use uuid::Uuid;
+
+use crate::{backend, parse_json, parse_uuid};
+
+const COLUMNS: &str = "id, site_id, app_version_id, name, metadata, tags, parameters, types, \
+    field_engineer_user_id, field_engineer_email, field_engineer_name, user_group_ids, \
+    progress_score, review_date, create_date, update_date, first_analysis_id, latest_analysis_id";
+
+fn opt_uuid(s: Option<String>) -> rusqlite::Result<Option<Uuid>> {
+    s.map(|s| parse_uuid(&s)).transpose()
+}
+
+fn from_row(r: &Row) -> rusqlite::Result<WorkOrderRow> {
+    let engineer_id = opt_uuid(r.get(8)?)?;
+    let field_engineer = match engineer_id {
+        Some(user_id) => Some(FieldEngineer {
+            user_id,
+            email: r.get::<_, Option<String>>(9)?.unwrap_or_default(),
+            name: r.get::<_, Option<String>>(10)?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(WorkOrderRow {
+        id: parse_uuid(&r.get::<_, String>(0)?)?,
+        site_id: parse_uuid(&r.get::<_, String>(1)?)?,
+        app_version_id: parse_uuid(&r.get::<_, String>(2)?)?,
+        name: r.get(3)?,
+        metadata: parse_json(&r.get::<_, String>(4)?)?,
+        tags: parse_json(&r.get::<_, String>(5)?)?,
+        parameters: r
+            .get::<_, Option<String>>(6)?
+            .map(|s| parse_json(&s))
+            .transpose()?,
+        types: parse_json(&r.get::<_, String>(7)?)?,
+        field_engineer,
+        user_group_ids: parse_json(&r.get::<_, String>(11)?)?,
+        progress_score: r.get(12)?,
+        review_date: r.get(13)?,
+        create_date: r.get(14)?,
+        update_date: r.get(15)?,
+        first_analysis_id: opt_uuid(r.get(16)?)?,
+        latest_analysis_id: opt_uuid(r.get(17)?)?,
+    })
+}
+
+fn json(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).expect("plain data serialises")
+}
+
+pub fn create(
+    c: &Connection,
+    wo: WorkOrderRow,
+    idempotency: Option<IdempotencyRecord>,
+) -> StoreResult<CreateOutcome> {
+    if let Some(record) = &idempotency {
+        if let Some(existing) = idempotency_record(c, wo.site_id, &record.key)? {
+            return Ok(CreateOutcome::Replayed(existing));
+        }
+        c.prepare_cached(
+            "INSERT INTO idempotency_keys (site_id, key, request_hash, status, body, create_date)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(backend)?
+        .execute((
+            wo.site_id.to_string(),
+            &record.key,
+            &record.request_hash,
+            record.status,
+            &record.body,
+            record.create_date,
+        ))
+        .map_err(backend)?;
+    }
+    let engineer = wo.field_engineer.as_ref();
+    c.prepare_cached(&format!(
+        "INSERT INTO work_orders ({COLUMNS}) VALUES
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+    ))
+    .map_err(backend)?
+    .execute(rusqlite::params![
+        wo.id.to_string(),
+        wo.site_id.to_string(),
+        wo.app_version_id.to_string(),
+        wo.name,
+        json(&wo.metadata),
+        json(&wo.tags),
+        wo.parameters.as_ref().map(json),
+        json(&wo.types),
+        engineer.map(|e| e.user_id.to_string()),
+        engineer.map(|e| e.email.clone()),
+        engineer.map(|e| e.name.clone()),
+        json(&wo.user_group_ids),
+        wo.progress_score,
+        wo.review_date,
+        wo.create_date,
+        wo.update_date,
+        wo.first_analysis_id.map(|u| u.to_string()),
+        wo.latest_analysis_id.map(|u| u.to_string()),
+    ])
+    .map_err(backend)?;
+    write_index(c, &wo, true, true, true)?;
+    Ok(CreateOutcome::Created(wo))
+}
+
+/// Rewrites the index entries of the kinds that changed.
+fn write_index(c: &Connection, wo: &WorkOrderRow, tags: bool, types: bool, metadata: bool) -> StoreResult<()> {
+    let id = wo.id.to_string();
+    let site = wo.site_id.to_string();
+    let mut clear = c
+        .prepare_cached("DELETE FROM work_order_index WHERE work_order_id = ?1 AND kind = ?2")
+        .map_err(backend)?;
+    let mut insert = c
+        .prepare_cached(
+            "INSERT OR IGNORE INTO work_order_index (site_id, kind, key, value, work_order_id)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(backend)?;
+    if tags {
+        clear.execute((&id, "t")).map_err(backend)?;
+        for t in &wo.tags {
+            insert.execute((&site, "t", "", t, &id)).map_err(backend)?;
+        }
+    }
+    if types {
+        clear.execute((&id, "y")).map_err(backend)?;
+        for t in &wo.types {
+            insert.execute((&site, "y", "", t, &id)).map_err(backend)?;
+        }
+    }
+    if metadata {
+        clear.execute((&id, "m")).map_err(backend)?;
+        for (k, v) in &wo.metadata {
+            if let Some(text) = index_text(v) {
+                insert.execute((&site, "m", k, text, &id)).map_err(backend)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn get(c: &Connection, site_id: Uuid, id: Uuid) -> StoreResult<Option<WorkOrderRow>> {
+    c.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM work_orders WHERE id = ?1 AND site_id = ?2"
+    ))
+    .map_err(backend)?
+    .query_row((id.to_string(), site_id.to_string()), from_row)
+    .optional()
+    .map_err(backend)
+}
+
+pub fn update(
+    c: &Connection,
+    site_id: Uuid,
+    id: Uuid,
+    changes: WorkOrderChanges,
+    version: &AppVersion,
+) -> StoreResult<WorkOrderRow> {
+    let mut wo = get(c, site_id, id)?.ok_or(StoreError::NotFound)?;
+    let (tags, types, metadata) = (
+        changes.tags.is_some(),
+        changes.types.is_some(),
+        changes.metadata.is_some(),
+    );
+    if let Some(v) = changes.name {
+        wo.name = v;
+    }
+    if let Some(v) = changes.metadata {
+        wo.metadata = v;
+    }
+    if let Some(v) = changes.tags {
+        wo.tags = v;
+    }
+    if let Some(v) = changes.field_engineer {
+        wo.field_engineer = v;
+    }
+    if let Some(v) = changes.user_group_ids {
+        wo.user_group_ids = v;
+    }
+    if let Some(v) = changes.types {
+        wo.types = v;
+    }
+    wo.update_date = changes.now.max(wo.update_date + 1);
+    let states = task_states(c, site_id, id)?;
+    wo.progress_score = progress_score(&active_tasks(version, &wo.types), &states);
+    let engineer = wo.field_engineer.as_ref();
+    c.prepare_cached(
+        "UPDATE work_orders SET name = ?3, metadata = ?4, tags = ?5, types = ?6,
+            field_engineer_user_id = ?7, field_engineer_email = ?8, field_engineer_name = ?9,
+            user_group_ids = ?10, progress_score = ?11, update_date = ?12
+         WHERE id = ?1 AND site_id = ?2",
+    )
+    .map_err(backend)?
+    .execute(rusqlite::params![
+        id.to_string(),
+        site_id.to_string(),
+        wo.name,
+        json(&wo.metadata),
+        json(&wo.tags),
+        json(&wo.types),
+        engineer.map(|e| e.user_id.to_string()),
+        engineer.map(|e| e.email.clone()),
+        engineer.map(|e| e.name.clone()),
+        json(&wo.user_group_ids),
+        wo.progress_score,
+        wo.update_date,
+    ])
+    .map_err(backend)?;
+    write_index(c, &wo, tags, types, metadata)?;
+    Ok(wo)
+}
+
+pub fn delete(c: &Connection, site_id: Uuid, id: Uuid) -> StoreResult<()> {
+    let n = c
+        .prepare_cached("DELETE FROM work_orders WHERE id = ?1 AND site_id = ?2")
+        .map_err(backend)?
+        .execute((id.to_string(), site_id.to_string()))
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub fn list(
+    c: &Connection,
+    site_id: Uuid,
+    f: &WorkOrderFilter,
+    offset: u64,
+    limit: u64,
+) -> StoreResult<(u64, Vec<WorkOrderRow>)> {
+    let site = site_id.to_string();
+    let mut clauses = vec!["w.site_id = ?".to_string()];
+    let mut params: Vec<Sql> = vec![Sql::Text(site.clone())];
+    let indexed = |kind: &str, key: &str, value: &str, clauses: &mut Vec<String>, params: &mut Vec<Sql>| {
+        clauses.push(
+            "w.id IN (SELECT work_order_id FROM work_order_index
+                      WHERE site_id = ? AND kind = ? AND key = ? AND value = ?)"
+                .into(),
+        );
+        params.extend([
+            Sql::Text(site.clone()),
+            Sql::Text(kind.into()),
+            Sql::Text(key.into()),
+            Sql::Text(value.into()),
+        ]);
+    };
+    for t in &f.tags {
+        indexed("t", "", t, &mut clauses, &mut params);
+    }
+    if let Some(t) = &f.type_name {
+        indexed("y", "", t, &mut clauses, &mut params);
+    }
+    for (k, v) in &f.metadata {
+        indexed("m", k, v, &mut clauses, &mut params);
+    }
+    if let Some(n) = &f.name {
+        clauses.push("w.name = ?".into());
+        params.push(Sql::Text(n.clone()));
+    }
+    if let Some(e) = &f.field_engineer_email {
+        clauses.push("w.field_engineer_email = ?".into());
+        params.push(Sql::Text(e.to_lowercase()));
+    }
+    if let Some(t) = f.created_after {
+        clauses.push("w.create_date > ?".into());
+        params.push(Sql::Integer(t));
+    }
+    if let Some(t) = f.created_before {
+        clauses.push("w.create_date < ?".into());
+        params.push(Sql::Integer(t));
+    }
+    match f.reviewed {
+        Some(true) => clauses.push("w.review_date IS NOT NULL".into()),
+        Some(false) => clauses.push("w.review_date IS NULL".into()),
+        None => {}
+    }
+    if let Some(p) = f.min_progress {
+        clauses.push("w.progress_score >= ?".into());
+        params.push(Sql::Real(p));
+    }
+    if let Some(p) = f.max_progress {
+        clauses.push("w.progress_score <= ?".into());
+        params.push(Sql::Real(p));
+    }
+    let filter = clauses.join(" AND ");
+    let count: i64 = c
+        .prepare_cached(&format!("SELECT COUNT(*) FROM work_orders w WHERE {filter}"))
+        .map_err(backend)?
+        .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))
+        .map_err(backend)?;
+    let mut page_params = params;
+    page_params.push(Sql::Integer(limit.min(i64::MAX as u64) as i64));
+    page_params.push(Sql::Integer(offset.min(i64::MAX as u64) as i64));
+    let mut stmt = c
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM work_orders w WHERE {filter}
+             ORDER BY w.create_date DESC, w.id DESC LIMIT ? OFFSET ?"
+        ))
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(page_params.iter()), from_row)
+        .map_err(backend)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend)?;
+    Ok((count as u64, rows))
+}
+
+pub fn task_states(c: &Connection, site_id: Uuid, work_order_id: Uuid) -> StoreResult<TaskStates> {
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT s.task_name, s.state FROM task_states s
+             JOIN work_orders w ON w.id = s.work_order_id
+             WHERE s.work_order_id = ?1 AND w.site_id = ?2",
+        )
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map((work_order_id.to_string(), site_id.to_string()), |r| {
+            Ok((r.get::<_, String>(0)?, parse_json(&r.get::<_, String>(1)?)?))
+        })
+        .map_err(backend)?;
+    rows.collect::<Result<_, _>>().map_err(backend)
+}
+
+pub fn task_states_of(
+    c: &Connection,
+    site_id: Uuid,
+    ids: &[Uuid],
+) -> StoreResult<std::collections::HashMap<Uuid, TaskStates>> {
+    let mut out = std::collections::HashMap::new();
+    for id in ids {
+        let states = task_states(c, site_id, *id)?;
+        if !states.is_empty() {
+            out.insert(*id, states);
+        }
+    }
+    Ok(out)
+}
+
+pub fn idempotency_record(
+    c: &Connection,
+    site_id: Uuid,
+    key: &str,
+) -> StoreResult<Option<IdempotencyRecord>> {
+    c.prepare_cached(
+        "SELECT request_hash, status, body, create_date FROM idempotency_keys
+         WHERE site_id = ?1 AND key = ?2",
+    )
+    .map_err(backend)?
+    .query_row((site_id.to_string(), key), |r| {
+        Ok(IdempotencyRecord {
+            key: key.to_string(),
+            request_hash: r.get(0)?,
+            status: r.get(1)?,
+            body: r.get(2)?,
+            create_date: r.get(3)?,
+        })
+    })
+    .optional()
+    .map_err(backend)
+}

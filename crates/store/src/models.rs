@@ -1,0 +1,157 @@
+//! The rows the store reads and writes.
+
+use std::collections::HashMap;
+
+use fieldproof_domain::role::Role;
+use fieldproof_domain::score::TaskState;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Site {
+    pub id: Uuid,
+    pub name: String,
+    pub current_app_version_id: Option<Uuid>,
+    pub create_date: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: Uuid,
+    pub site_id: Uuid,
+    /// Stored lower-cased: emails are matched without regard to case.
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: Role,
+    pub create_date: i64,
+}
+
+impl User {
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name).trim().to_string()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserGroup {
+    pub id: Uuid,
+    pub site_id: Uuid,
+    pub name: String,
+    pub create_date: i64,
+}
+
+/// An API key as stored: its hash, never the key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub site_id: Uuid,
+    pub user_id: Uuid,
+    /// SHA-256 of the whole key, hex.
+    pub hash: String,
+    /// The first characters of the key, to recognise it in listings.
+    pub display_prefix: String,
+    pub label: String,
+    pub create_date: i64,
+    pub revoked_date: Option<i64>,
+}
+
+/// Who is calling: the key, its user and the user's role on the key's site.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub key_id: Uuid,
+    pub site_id: Uuid,
+    pub user_id: Uuid,
+    pub email: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppVersionSummary {
+    pub id: Uuid,
+    pub app_name: String,
+    pub version: u32,
+    pub create_date: i64,
+    pub is_current: bool,
+}
+
+/// The field engineer assigned to a work order, copied from the user at assignment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldEngineer {
+    pub user_id: Uuid,
+    pub email: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkOrderRow {
+    pub id: Uuid,
+    pub site_id: Uuid,
+    pub app_version_id: Uuid,
+    pub name: String,
+    pub metadata: Map<String, Value>,
+    pub tags: Vec<String>,
+    /// Legacy `parameters` object (old-style batch folders); `None` otherwise.
+    pub parameters: Option<Value>,
+    /// Work-order type names (names are stable; the version gives their ids).
+    pub types: Vec<String>,
+    pub field_engineer: Option<FieldEngineer>,
+    pub user_group_ids: Vec<Uuid>,
+    pub progress_score: f64,
+    pub review_date: Option<i64>,
+    pub create_date: i64,
+    pub update_date: i64,
+    pub first_analysis_id: Option<Uuid>,
+    pub latest_analysis_id: Option<Uuid>,
+}
+
+/// The fields an update replaces; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkOrderChanges {
+    pub name: Option<String>,
+    pub metadata: Option<Map<String, Value>>,
+    pub tags: Option<Vec<String>>,
+    /// `Some(None)` unassigns the field engineer.
+    pub field_engineer: Option<Option<FieldEngineer>>,
+    pub user_group_ids: Option<Vec<Uuid>>,
+    pub types: Option<Vec<String>>,
+    /// The time of the update; the stored `update_date` becomes at least one microsecond later
+    /// than the previous one even if the clock went back.
+    pub now: i64,
+}
+
+/// The list filters of `GET /v0.2/work-orders/`; every given filter must match.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkOrderFilter {
+    pub name: Option<String>,
+    /// Every tag listed must be on the work order.
+    pub tags: Vec<String>,
+    pub type_name: Option<String>,
+    pub field_engineer_email: Option<String>,
+    /// `(key, value)`: the metadata key's value, as text (see `metadata::index_text`), equals.
+    pub metadata: Vec<(String, String)>,
+    pub created_after: Option<i64>,
+    pub created_before: Option<i64>,
+    pub reviewed: Option<bool>,
+    pub min_progress: Option<f64>,
+    pub max_progress: Option<f64>,
+}
+
+/// What a create stored under an `Idempotency-Key`: a hash of the request and the answer given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotencyRecord {
+    pub key: String,
+    pub request_hash: String,
+    pub status: u16,
+    pub body: String,
+    pub create_date: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateOutcome {
+    Created(WorkOrderRow),
+    /// The idempotency key was used before; nothing was written.
+    Replayed(IdempotencyRecord),
+}
+
+pub type TaskStates = HashMap<String, TaskState>;
