@@ -1,0 +1,112 @@
+//! The `fieldproof` command line: `serve` runs the API; `admin` manages sites, users, groups and
+//! keys; `app` validates and publishes application versions. A library so that the integration
+//! tests can set up sites and keys exactly as the CLI does.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod demo;
+pub mod keys;
+pub mod serve;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use fieldproof_store::Store;
+use fieldproof_store_sqlite::SqliteStore;
+
+use config::{DatabaseUrl, ServeFlags, Settings, StorageFlags};
+
+#[derive(Parser)]
+#[command(name = "fieldproof", version, about = "Proof of field work from photos.")]
+pub struct Cli {
+    #[command(flatten)]
+    storage: StorageFlags,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API.
+    Serve(ServeFlags),
+    /// Manage sites, users, user groups and API keys.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// Validate and publish application versions.
+    #[command(subcommand)]
+    App(app::AppCommand),
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let env = |k: &str| std::env::var(k).ok();
+    match cli.command {
+        Command::Serve(flags) => {
+            let settings = config::resolve(&cli.storage, Some(&flags), &env)?;
+            serve::run(settings).await
+        }
+        Command::Admin(cmd) => {
+            let settings = config::resolve(&cli.storage, None, &env)?;
+            let store = open_store(&settings)?;
+            admin::run(store.as_ref(), cmd).await
+        }
+        Command::App(cmd) => {
+            if let app::AppCommand::Validate { file } = &cmd {
+                return app::validate(file);
+            }
+            let settings = config::resolve(&cli.storage, None, &env)?;
+            let store = open_store(&settings)?;
+            app::run(store.as_ref(), cmd).await
+        }
+    }
+}
+
+/// Opens the configured store, creating the data directory and running migrations.
+pub fn open_store(settings: &Settings) -> Result<Arc<dyn Store>> {
+    match &settings.database {
+        DatabaseUrl::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+            }
+            let store = SqliteStore::open(path)?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("FIELDPROOF_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}

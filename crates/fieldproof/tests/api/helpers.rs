@@ -1,0 +1,157 @@
+//! `spawn_app()`: a fresh database with the demo site, the server on an ephemeral loopback port,
+//! and a client that speaks JSON like an integrator does.
+
+use std::sync::Arc;
+
+use fieldproof::admin::{create_site, create_user};
+use fieldproof::app::publish;
+use fieldproof_api::{ApiConfig, AppState};
+use fieldproof_domain::app::parse_and_validate;
+use fieldproof_domain::role::Role;
+use fieldproof_store::{Site, Store};
+use fieldproof_store_sqlite::SqliteStore;
+use reqwest::Method;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    /// The demo site and the key of its administrator.
+    pub site: Site,
+    pub key: String,
+    _dir: TempDir,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(ApiConfig::default()).await
+}
+
+pub async fn spawn_app_with(config: ApiConfig) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("fieldproof.sqlite")).expect("open store"));
+    let key = fieldproof::demo::ensure(store.as_ref(), dir.path())
+        .await
+        .expect("demo set-up");
+    let site = store.find_site("demo").await.unwrap().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = AppState::new(store.clone(), config);
+    tokio::spawn(async move {
+        fieldproof_api::serve(listener, state, std::future::pending())
+            .await
+            .expect("server")
+    });
+    TestApp {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        store,
+        site,
+        key,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request with the admin key, `Content-Type: application/json` always (as clients do).
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.call_as(&self.key, method, path, body).await
+    }
+
+    pub async fn call_as(&self, key: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header("Authorization", format!("Token {key}"))
+            .header("Content-Type", "application/json");
+        if let Some(b) = body {
+            req = req.body(b.to_string());
+        }
+        send(req).await
+    }
+
+    pub async fn create(&self, body: Value) -> Value {
+        let r = self.call(Method::POST, "/v0.2/work-orders/", Some(body)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body
+    }
+
+    /// A second site with the demo application, an administrator and its key.
+    pub async fn add_site(&self, name: &str) -> (Site, String) {
+        let site = create_site(self.store.as_ref(), name).await.unwrap();
+        let v = parse_and_validate(fieldproof::demo::APPLICATION).unwrap();
+        publish(self.store.as_ref(), &site, v).await.unwrap();
+        let key = self.key_for(&site, Role::Administrator).await;
+        (site, key)
+    }
+
+    /// A new user of `site` with `role`, and a key for it.
+    pub async fn key_for(&self, site: &Site, role: Role) -> String {
+        let email = format!("{}-{}@example.com", role.as_str(), uuid::Uuid::new_v4().simple());
+        let user = create_user(self.store.as_ref(), site, &email, "Test", "User", role)
+            .await
+            .unwrap();
+        fieldproof::keys::create(self.store.as_ref(), &user, "test")
+            .await
+            .unwrap()
+            .0
+    }
+
+    /// Publishes an application from TOML text as the demo site's new version.
+    pub async fn publish_app(&self, toml: &str) {
+        let v = parse_and_validate(toml).expect("valid test application");
+        publish(self.store.as_ref(), &self.site, v).await.unwrap();
+    }
+}
+
+pub async fn send(req: reqwest::RequestBuilder) -> Reply {
+    let resp = req.send().await.expect("request sent");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await.expect("body");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "status {status}: body is not JSON: {:?}",
+                String::from_utf8_lossy(&bytes)
+            )
+        })
+    };
+    if status != 204 && status != 304 {
+        assert_eq!(
+            headers.get("content-type").map(|v| v.to_str().unwrap()),
+            Some("application/json"),
+            "every answer with a body is JSON (status {status})"
+        );
+    }
+    assert!(status < 500, "the server answered {status}: {body}");
+    Reply {
+        status,
+        body,
+        headers,
+    }
+}
+
+/// Both forms of a path: with and without the trailing slash.
+pub fn both_forms(path: &str) -> [String; 2] {
+    let bare = path.trim_end_matches('/').to_string();
+    [format!("{bare}/"), bare]
+}
+
+pub fn wo(name: &str) -> Value {
+    json!({ "name": name })
+}

@@ -1,0 +1,11 @@
+//! API tests: the real server over real HTTP on loopback, against a real SQLite file per test.
+//!
+//! One test binary (faster to build and link than one per file); a module per concern.
+
+mod create;
+mod errors;
+mod helpers;
+mod isolation;
+mod list;
+mod read_write;
+mod task_groups;

@@ -1,0 +1,252 @@
+//! The real binary as an operator runs it: start-up settings, the demo, the admin CLI, SIGTERM,
+//! and a SIGKILL right after acknowledged writes.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_fieldproof");
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    /// Starts `fieldproof serve --demo` on an ephemeral port and waits for its "listening" line.
+    fn start(data_dir: &Path) -> Server {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.with_extension("log"))
+            .unwrap();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env_remove("FIELDPROOF_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start fieldproof");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("the server printed its address before exiting")
+                .unwrap();
+            if let Some(addr) = line.strip_prefix("fieldproof listening on ") {
+                break addr.trim().to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, base }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap(); // SIGKILL on Unix
+        self.child.wait().unwrap();
+    }
+}
+
+fn read_key(data_dir: &Path) -> String {
+    std::fs::read_to_string(data_dir.join("demo-api-key"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+fn cli(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("FIELDPROOF_CONFIG")
+        .env("FIELDPROOF_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn acknowledged_creates_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let key = read_key(&data);
+    let http = client();
+    // Concurrent creates: they share group commits, and each 201 must still be durable.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let req = http
+            .post(format!("{}/v0.2/work-orders/", server.base))
+            .header("Authorization", format!("Token {key}"))
+            .header("Content-Type", "application/json")
+            .body(json!({"name": format!("durable-{i}"), "tags": ["crash"]}).to_string());
+        tasks.push(tokio::spawn(async move { req.send().await }));
+    }
+    let mut acknowledged = Vec::new();
+    for t in tasks {
+        let resp = t.await.unwrap().unwrap();
+        assert_eq!(resp.status(), 201);
+        let body: Value = resp.json().await.unwrap();
+        acknowledged.push(body["id"].as_str().unwrap().to_string());
+    }
+    server.kill9();
+
+    let server = Server::start(&data);
+    assert_eq!(read_key(&data), key, "the demo key is reused");
+    for id in &acknowledged {
+        let resp = http
+            .get(format!("{}/v0.2/work-orders/{id}/", server.base))
+            .header("Authorization", format!("Token {key}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "acknowledged work order {id} lost by SIGKILL");
+    }
+    let list: Value = http
+        .get(format!("{}/v0.2/work-orders/?tag=crash&page_size=100", server.base))
+        .header("Authorization", format!("Token {key}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["count"], 40);
+    server.kill9();
+}
+
+#[test]
+fn the_demo_is_set_up_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    Server::start(&data).kill9();
+    let first = read_key(&data);
+    assert!(first.starts_with("fpk_") && first.len() == 52, "{first}");
+    Server::start(&data).kill9();
+    assert_eq!(read_key(&data), first);
+    let sites = cli(&data, &["admin", "site", "list"]);
+    let text = String::from_utf8_lossy(&sites.stdout);
+    assert_eq!(text.lines().filter(|l| l.contains(" demo ")).count(), 1, "{text}");
+    let users = String::from_utf8_lossy(&cli(&data, &["admin", "user", "list", "--site", "demo"]).stdout).to_string();
+    for (email, name, role) in [
+        ("john.doe@example.com", "John Doe", "field_worker"),
+        ("richard.roe@example.com", "Richard Roe", "field_worker"),
+        ("admin@example.com", "Demo Admin", "administrator"),
+    ] {
+        assert!(
+            users.lines().any(|l| l.contains(email) && l.contains(name) && l.ends_with(role)),
+            "{email} missing in {users}"
+        );
+    }
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data);
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "exit after SIGTERM: {exit:?}");
+}
+
+#[test]
+fn a_bad_setting_names_itself_and_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .env("FIELDPROOF_LISTEN", "localhost")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`listen`") && err.contains("FIELDPROOF_LISTEN") && err.contains("127.0.0.1:8080"), "{err}");
+
+    let config = dir.path().join("fieldproof.toml");
+    std::fs::write(&config, "database_url = \"mysql://db\"\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`database_url`") && err.contains("fieldproof.toml"), "{err}");
+}
+
+#[test]
+fn the_admin_cli_manages_sites_users_groups_and_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ok = |args: &[&str]| {
+        let out = cli(&data, args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    ok(&["admin", "site", "create", "acme"]);
+    let dup = cli(&data, &["admin", "site", "create", "acme"]);
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+    ok(&["admin", "user", "create", "--site", "acme", "--email", "Ann@Acme.io", "--first-name", "Ann", "--last-name", "Lee", "--role", "manager"]);
+    let bad_role = cli(&data, &["admin", "user", "create", "--site", "acme", "--email", "b@acme.io", "--first-name", "B", "--last-name", "B", "--role", "boss"]);
+    assert!(String::from_utf8_lossy(&bad_role.stderr).contains("unknown role"));
+    ok(&["admin", "group", "create", "--site", "acme", "north"]);
+    assert!(ok(&["admin", "group", "list", "--site", "acme"]).contains("north"));
+    let key = ok(&["admin", "key", "create", "--site", "acme", "--email", "ann@acme.io", "--label", "erp"]);
+    let key = key.trim();
+    assert!(key.starts_with("fpk_"), "{key}");
+    let listed = ok(&["admin", "key", "list", "--site", "acme"]);
+    assert!(listed.contains(&key[..10]) && !listed.contains(key), "listing shows a prefix, never the key");
+    let key_id = listed.lines().nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    assert!(ok(&["admin", "key", "revoke", "--site", "acme", &key_id]).contains("revoked"));
+    let unknown_site = cli(&data, &["admin", "user", "list", "--site", "nope"]);
+    assert!(String::from_utf8_lossy(&unknown_site.stderr).contains("no site \"nope\""));
+}
+
+#[test]
+fn publishing_refuses_a_broken_application_and_moves_the_version_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    Server::start(&data).kill9();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[application]\nname = \"x\"\n[[task_groups]]\nname = \"g\"\n[[task_groups.tasks]]\nname = \"t\"\nlabel = \"T?\"\ntype = \"Integer\"\n[[work_order_types]]\nname = \"w\"\ntask_groups = [\"h\"]\n",
+    )
+    .unwrap();
+    let out = cli(&data, &["app", "publish", bad.to_str().unwrap(), "--site", "demo"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("2 mistake(s)"), "{err}");
+    assert!(err.contains("task_groups[0].tasks[0].type: unknown task type \"Integer\""), "{err}");
+    assert!(err.contains("work_order_types[0].task_groups: no task group is named \"h\""), "{err}");
+
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, include_str!("../../../demo/equipment-check.toml")).unwrap();
+    let out = cli(&data, &["app", "validate", good.to_str().unwrap()]);
+    assert!(out.status.success());
+    let out = cli(&data, &["app", "publish", good.to_str().unwrap(), "--site", "demo"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("version 2"));
+    let list = String::from_utf8_lossy(&cli(&data, &["app", "list", "--site", "demo"]).stdout).to_string();
+    assert_eq!(list.lines().count(), 3, "{list}");
+    assert!(list.lines().last().unwrap().ends_with("yes"), "the new version is current: {list}");
+}
