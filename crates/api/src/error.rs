@@ -67,10 +67,8 @@ impl ApiError {
             NotFound => json!({"detail": "Not found."}),
             InvalidPage => json!({"detail": "Invalid page."}),
             Fields(errors) => {
-                let map: serde_json::Map<String, Value> = errors
-                    .iter()
-                    .map(|(k, v)| (k.clone(), json!(v)))
-                    .collect();
+                let map: serde_json::Map<String, Value> =
+                    errors.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
                 Value::Object(map)
             }
             References(map) => json!({ "detail": map }),

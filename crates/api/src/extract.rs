@@ -42,7 +42,10 @@ impl FromRequestParts<AppState> for Caller {
             .get(header::AUTHORIZATION)
             .ok_or(ApiError::NotAuthenticated)?;
         let text = header.to_str().map_err(|_| ApiError::NotAuthenticated)?;
-        let (scheme, key) = text.trim().split_once(' ').ok_or(ApiError::NotAuthenticated)?;
+        let (scheme, key) = text
+            .trim()
+            .split_once(' ')
+            .ok_or(ApiError::NotAuthenticated)?;
         let key = key.trim();
         if !scheme.eq_ignore_ascii_case("token") || key.is_empty() || key.contains(' ') {
             return Err(ApiError::NotAuthenticated);

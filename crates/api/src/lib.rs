@@ -69,7 +69,8 @@ impl AppState {
 /// Registers `route` at `path` with and without its trailing slash. Methods the route does not
 /// serve answer 405 with a JSON body.
 fn both(router: Router<AppState>, path: &str, route: MethodRouter<AppState>) -> Router<AppState> {
-    let route = route.fallback(|method: Method| async move { extract::method_not_allowed(&method) });
+    let route =
+        route.fallback(|method: Method| async move { extract::method_not_allowed(&method) });
     let bare = path.trim_end_matches('/');
     router
         .route(bare, route.clone())
@@ -81,11 +82,7 @@ pub fn router(state: AppState) -> Router {
     use work_orders::{create, delete, list, retrieve, update};
     let mut r = Router::new();
     r = both(r, "/healthz", get(health::healthz));
-    r = both(
-        r,
-        "/v0.2/work-orders",
-        get(list::list).post(create::create),
-    );
+    r = both(r, "/v0.2/work-orders", get(list::list).post(create::create));
     r = both(
         r,
         "/v0.2/work-orders/{id}",

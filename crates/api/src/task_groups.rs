@@ -74,11 +74,26 @@ fn render(g: &TaskGroup) -> Value {
 fn conform_when(rule: &ConformRule) -> Value {
     let text = match rule {
         ConformRule::Equals { value } => format!("the value is {value}"),
-        ConformRule::Range { min: Some(a), max: Some(b) } if a == b => format!("the value is {a}"),
-        ConformRule::Range { min: Some(a), max: Some(b) } => format!("the value is between {a} and {b}"),
-        ConformRule::Range { min: Some(a), max: None } => format!("the value is at least {a}"),
-        ConformRule::Range { min: None, max: Some(b) } => format!("the value is at most {b}"),
-        ConformRule::Range { min: None, max: None } => "any number".to_string(),
+        ConformRule::Range {
+            min: Some(a),
+            max: Some(b),
+        } if a == b => format!("the value is {a}"),
+        ConformRule::Range {
+            min: Some(a),
+            max: Some(b),
+        } => format!("the value is between {a} and {b}"),
+        ConformRule::Range {
+            min: Some(a),
+            max: None,
+        } => format!("the value is at least {a}"),
+        ConformRule::Range {
+            min: None,
+            max: Some(b),
+        } => format!("the value is at most {b}"),
+        ConformRule::Range {
+            min: None,
+            max: None,
+        } => "any number".to_string(),
         ConformRule::OneOf { values } => format!("the value is one of {}", values.join(", ")),
         ConformRule::NotEmpty => "the value is not empty".to_string(),
     };

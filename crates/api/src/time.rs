@@ -35,13 +35,19 @@ mod tests {
 
     #[test]
     fn formats_with_microseconds() {
-        assert_eq!(format_micros(1_685_362_331_584_841), "2023-05-29T12:12:11.584841Z");
+        assert_eq!(
+            format_micros(1_685_362_331_584_841),
+            "2023-05-29T12:12:11.584841Z"
+        );
         assert_eq!(format_micros(0), "1970-01-01T00:00:00.000000Z");
     }
 
     #[test]
     fn parses_dates_and_date_times() {
-        assert_eq!(parse_time("2023-05-29T12:12:11.584841Z"), Some(1_685_362_331_584_841));
+        assert_eq!(
+            parse_time("2023-05-29T12:12:11.584841Z"),
+            Some(1_685_362_331_584_841)
+        );
         assert_eq!(parse_time("1970-01-02"), Some(86_400_000_000));
         assert_eq!(parse_time("yesterday"), None);
     }

@@ -15,7 +15,10 @@ pub fn unknown_types<'a>(version: &AppVersion, type_names: &'a [String]) -> Vec<
 /// task groups' tasks and its own tasks), or every task when there is no type. Returned in the
 /// version's order (group order, then file order), each task once. Unknown type names activate
 /// nothing; callers refuse them before storing (see [`unknown_types`]).
-pub fn active_tasks<'v>(version: &'v AppVersion, type_names: &[String]) -> Vec<(&'v TaskGroup, &'v Task)> {
+pub fn active_tasks<'v>(
+    version: &'v AppVersion,
+    type_names: &[String],
+) -> Vec<(&'v TaskGroup, &'v Task)> {
     if type_names.is_empty() {
         return version.tasks().collect();
     }

@@ -55,7 +55,10 @@ pub struct MetadataField {
 ///
 /// Keys the schema does not declare are accepted as they are: clients add their own (the mobile
 /// application adds `created_with`, for example).
-pub fn check_metadata(schema: &[MetadataField], metadata: Option<&Map<String, Value>>) -> Vec<String> {
+pub fn check_metadata(
+    schema: &[MetadataField],
+    metadata: Option<&Map<String, Value>>,
+) -> Vec<String> {
     let Some(metadata) = metadata else {
         return if schema.iter().any(|f| f.required) {
             vec![crate::errors::missing_field("metadata")]

@@ -24,17 +24,18 @@ pub struct TaskState {
 
 /// The progress score of a work order from its active tasks and the states it has, keyed by task
 /// name.
-pub fn progress_score(
-    active: &[(&TaskGroup, &Task)],
-    states: &HashMap<String, TaskState>,
-) -> f64 {
+pub fn progress_score(active: &[(&TaskGroup, &Task)], states: &HashMap<String, TaskState>) -> f64 {
     let counted: Vec<_> = active.iter().filter(|(_, t)| t.counts_in_score).collect();
     if counted.is_empty() {
         return 0.0;
     }
     let validated = counted
         .iter()
-        .filter(|(_, t)| states.get(&t.name).is_some_and(|s| s.is_conformity_validated))
+        .filter(|(_, t)| {
+            states
+                .get(&t.name)
+                .is_some_and(|s| s.is_conformity_validated)
+        })
         .count();
     let score = 100.0 * validated as f64 / counted.len() as f64;
     (score * 100.0).round() / 100.0
@@ -68,7 +69,10 @@ mod tests {
         states.insert("equipment_before_intervention".to_string(), state(false));
         assert_eq!(progress_score(&active, &states), 33.33);
         states.insert("equipment_before_intervention".to_string(), state(true));
-        states.insert("equipment_after_intervention_degradations".to_string(), state(true));
+        states.insert(
+            "equipment_after_intervention_degradations".to_string(),
+            state(true),
+        );
         assert_eq!(progress_score(&active, &states), 100.0);
     }
 

@@ -83,7 +83,10 @@ fn parse_fields(body: &Map<String, Value>, errors: &mut FieldErrors) -> WorkOrde
                 Ok(n) => out.name = Some(n),
                 Err(m) => errors.add("name", m),
             },
-            other => errors.add("name", format!("Expected a string, got {}.", json_kind(other))),
+            other => errors.add(
+                "name",
+                format!("Expected a string, got {}.", json_kind(other)),
+            ),
         }
     }
     if let Some(v) = body.get("metadata") {
@@ -108,7 +111,10 @@ fn parse_fields(body: &Map<String, Value>, errors: &mut FieldErrors) -> WorkOrde
                 errors.add("tags", format!("At most {MAX_TAGS} tags are accepted."));
                 return None;
             }
-            if let Some(t) = tags.iter().find(|t| t.is_empty() || t.chars().count() > MAX_TAG_LEN) {
+            if let Some(t) = tags
+                .iter()
+                .find(|t| t.is_empty() || t.chars().count() > MAX_TAG_LEN)
+            {
                 errors.add(
                     "tags",
                     format!("Each tag must have 1 to {MAX_TAG_LEN} characters; got {t:?}."),
@@ -140,7 +146,10 @@ fn parse_fields(body: &Map<String, Value>, errors: &mut FieldErrors) -> WorkOrde
 
 fn string_list(v: &Value, field: &str, errors: &mut FieldErrors) -> Option<Vec<String>> {
     let Value::Array(items) = v else {
-        errors.add(field, format!("Expected a list of strings, got {}.", json_kind(v)));
+        errors.add(
+            field,
+            format!("Expected a list of strings, got {}.", json_kind(v)),
+        );
         return None;
     };
     let mut out = Vec::with_capacity(items.len());
@@ -154,7 +163,10 @@ fn string_list(v: &Value, field: &str, errors: &mut FieldErrors) -> Option<Vec<S
             other => {
                 errors.add(
                     field,
-                    format!("Expected a list of strings; one item is {}.", json_kind(other)),
+                    format!(
+                        "Expected a list of strings; one item is {}.",
+                        json_kind(other)
+                    ),
                 );
                 return None;
             }
@@ -188,7 +200,10 @@ mod tests {
         let e = parse_create(&body(json!({})), &[]).unwrap_err();
         let (field, messages) = e.iter().next().unwrap();
         assert_eq!(field, "name");
-        assert_eq!(messages, &["Field 'name' is missing. This field is required."]);
+        assert_eq!(
+            messages,
+            &["Field 'name' is missing. This field is required."]
+        );
     }
 
     #[test]
@@ -196,7 +211,10 @@ mod tests {
         let e = parse_create(&body(json!({"name": "wo"})), &required_region()).unwrap_err();
         let (field, messages) = e.iter().next().unwrap();
         assert_eq!(field, "metadata");
-        assert_eq!(messages, &["Field 'metadata' is missing. This field is required."]);
+        assert_eq!(
+            messages,
+            &["Field 'metadata' is missing. This field is required."]
+        );
     }
 
     #[test]
@@ -209,7 +227,13 @@ mod tests {
         let fields: Vec<_> = e.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(
             fields,
-            ["field_engineer_email", "metadata", "name", "tags", "work_order_types"]
+            [
+                "field_engineer_email",
+                "metadata",
+                "name",
+                "tags",
+                "work_order_types"
+            ]
         );
     }
 

@@ -115,7 +115,10 @@ pub async fn run(store: &dyn Store, cmd: AdminCommand) -> Result<()> {
         AdminCommand::Site(SiteCommand::List) => {
             println!("{:<36}  {:<24}  current app version", "id", "name");
             for s in store.list_sites().await? {
-                let current = s.current_app_version_id.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+                let current = s
+                    .current_app_version_id
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "-".into());
                 println!("{}  {:<24}  {current}", s.id, s.name);
             }
         }
@@ -129,16 +132,28 @@ pub async fn run(store: &dyn Store, cmd: AdminCommand) -> Result<()> {
             let site = site(store, &site_name).await?;
             let role: Role = role.parse().map_err(|e: String| anyhow!("--role: {e}"))?;
             let user = create_user(store, &site, &email, &first_name, &last_name, role).await?;
-            println!("created user {} ({}) with role {} on site {}", user.email, user.id, user.role, site.name);
+            println!(
+                "created user {} ({}) with role {} on site {}",
+                user.email, user.id, user.role, site.name
+            );
         }
         AdminCommand::User(UserCommand::List { site: site_name }) => {
             let site = site(store, &site_name).await?;
             println!("{:<36}  {:<32}  {:<24}  role", "id", "email", "name");
             for u in store.list_users(site.id).await? {
-                println!("{}  {:<32}  {:<24}  {}", u.id, u.email, u.full_name(), u.role);
+                println!(
+                    "{}  {:<32}  {:<24}  {}",
+                    u.id,
+                    u.email,
+                    u.full_name(),
+                    u.role
+                );
             }
         }
-        AdminCommand::Group(GroupCommand::Create { site: site_name, name }) => {
+        AdminCommand::Group(GroupCommand::Create {
+            site: site_name,
+            name,
+        }) => {
             let site = site(store, &site_name).await?;
             if name.trim().is_empty() {
                 bail!("a group needs a name");
@@ -160,32 +175,67 @@ pub async fn run(store: &dyn Store, cmd: AdminCommand) -> Result<()> {
                 println!("{}  {}", g.id, g.name);
             }
         }
-        AdminCommand::Key(KeyCommand::Create { site: site_name, email, label }) => {
+        AdminCommand::Key(KeyCommand::Create {
+            site: site_name,
+            email,
+            label,
+        }) => {
             let site = site(store, &site_name).await?;
             let user = store
                 .find_user_by_email(site.id, &email)
                 .await?
                 .ok_or_else(|| anyhow!("site {} has no user {email}; create it with `fieldproof admin user create`", site.name))?;
             let (key, record) = crate::keys::create(store, &user, &label).await?;
-            eprintln!("created key {} for {} ({}) on site {}; it is shown once, store it now:", record.id, user.email, user.role, site.name);
+            eprintln!(
+                "created key {} for {} ({}) on site {}; it is shown once, store it now:",
+                record.id, user.email, user.role, site.name
+            );
             println!("{key}");
         }
         AdminCommand::Key(KeyCommand::List { site: site_name }) => {
             let site = site(store, &site_name).await?;
             let users = store.list_users(site.id).await?;
-            println!("{:<36}  {:<12}  {:<32}  {:<27}  {:<27}  label", "id", "prefix", "user", "created", "revoked");
+            println!(
+                "{:<36}  {:<12}  {:<32}  {:<27}  {:<27}  label",
+                "id", "prefix", "user", "created", "revoked"
+            );
             for k in store.list_keys(site.id).await? {
-                let user = users.iter().find(|u| u.id == k.user_id).map(|u| u.email.as_str()).unwrap_or("?");
-                let revoked = k.revoked_date.map(format_micros).unwrap_or_else(|| "-".into());
-                println!("{}  {:<12}  {:<32}  {}  {:<27}  {}", k.id, k.display_prefix, user, format_micros(k.create_date), revoked, k.label);
+                let user = users
+                    .iter()
+                    .find(|u| u.id == k.user_id)
+                    .map(|u| u.email.as_str())
+                    .unwrap_or("?");
+                let revoked = k
+                    .revoked_date
+                    .map(format_micros)
+                    .unwrap_or_else(|| "-".into());
+                println!(
+                    "{}  {:<12}  {:<32}  {}  {:<27}  {}",
+                    k.id,
+                    k.display_prefix,
+                    user,
+                    format_micros(k.create_date),
+                    revoked,
+                    k.label
+                );
             }
         }
-        AdminCommand::Key(KeyCommand::Revoke { site: site_name, key_id }) => {
+        AdminCommand::Key(KeyCommand::Revoke {
+            site: site_name,
+            key_id,
+        }) => {
             let site = site(store, &site_name).await?;
-            let id = Uuid::parse_str(key_id.trim()).map_err(|_| anyhow!("{key_id:?} is not a key id; `fieldproof admin key list --site {}` shows them", site.name))?;
+            let id = Uuid::parse_str(key_id.trim()).map_err(|_| {
+                anyhow!(
+                    "{key_id:?} is not a key id; `fieldproof admin key list --site {}` shows them",
+                    site.name
+                )
+            })?;
             match store.revoke_key(site.id, id, now_micros()).await {
                 Ok(k) => println!("revoked key {} ({})", k.id, k.display_prefix),
-                Err(fieldproof_store::StoreError::NotFound) => bail!("site {} has no key {id}", site.name),
+                Err(fieldproof_store::StoreError::NotFound) => {
+                    bail!("site {} has no key {id}", site.name)
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -214,9 +264,9 @@ pub async fn create_user(
     role: Role,
 ) -> Result<User> {
     let email = email.trim().to_lowercase();
-    let plausible = email
-        .split_once('@')
-        .is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !email.contains(char::is_whitespace));
+    let plausible = email.split_once('@').is_some_and(|(a, b)| {
+        !a.is_empty() && b.contains('.') && !email.contains(char::is_whitespace)
+    });
     if !plausible {
         bail!("{email:?} is not an email address");
     }

@@ -28,8 +28,8 @@ pub enum AppCommand {
 
 /// Reads and validates a file, checking that its example photos exist beside it.
 pub fn load(file: &Path) -> Result<AppVersion> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let version = parse_and_validate(&text).map_err(|errors| {
         let list: Vec<String> = errors.iter().map(|e| format!("  - {e}")).collect();
         anyhow!(
@@ -45,7 +45,13 @@ pub fn load(file: &Path) -> Result<AppVersion> {
         .iter()
         .flat_map(|g| g.examples.iter().map(move |e| (g, e)))
         .filter(|(_, e)| !dir.join(&e.file).is_file())
-        .map(|(g, e)| format!("  - task group {:?}: example photo {} not found", g.name, dir.join(&e.file).display()))
+        .map(|(g, e)| {
+            format!(
+                "  - task group {:?}: example photo {} not found",
+                g.name,
+                dir.join(&e.file).display()
+            )
+        })
         .collect();
     if !missing.is_empty() {
         bail!("{}:\n{}", file.display(), missing.join("\n"));
@@ -66,8 +72,14 @@ pub fn validate(file: &Path) -> Result<()> {
     Ok(())
 }
 
-pub async fn publish(store: &dyn Store, site: &Site, version: AppVersion) -> Result<std::sync::Arc<AppVersion>> {
-    Ok(store.publish_app_version(site.id, version, now_micros()).await?)
+pub async fn publish(
+    store: &dyn Store,
+    site: &Site,
+    version: AppVersion,
+) -> Result<std::sync::Arc<AppVersion>> {
+    Ok(store
+        .publish_app_version(site.id, version, now_micros())
+        .await?)
 }
 
 pub async fn run(store: &dyn Store, cmd: AppCommand) -> Result<()> {
@@ -84,7 +96,10 @@ pub async fn run(store: &dyn Store, cmd: AppCommand) -> Result<()> {
         }
         AppCommand::List { site } => {
             let site = crate::admin::site(store, &site).await?;
-            println!("{:<36}  {:<24}  {:>7}  {:<27}  current", "id", "application", "version", "published");
+            println!(
+                "{:<36}  {:<24}  {:>7}  {:<27}  current",
+                "id", "application", "version", "published"
+            );
             for v in store.list_app_versions(site.id).await? {
                 println!(
                     "{}  {:<24}  {:>7}  {}  {}",

@@ -140,11 +140,23 @@ pub fn resolve(
     body_limit.layer(file.json_body_limit.map(|n| n.to_string()), file_source);
 
     listen.layer(env("FIELDPROOF_LISTEN"), Source::Env("FIELDPROOF_LISTEN"));
-    data_dir.layer(env("FIELDPROOF_DATA_DIR"), Source::Env("FIELDPROOF_DATA_DIR"));
-    database_url.layer(env("FIELDPROOF_DATABASE_URL"), Source::Env("FIELDPROOF_DATABASE_URL"));
+    data_dir.layer(
+        env("FIELDPROOF_DATA_DIR"),
+        Source::Env("FIELDPROOF_DATA_DIR"),
+    );
+    database_url.layer(
+        env("FIELDPROOF_DATABASE_URL"),
+        Source::Env("FIELDPROOF_DATABASE_URL"),
+    );
     demo.layer(env("FIELDPROOF_DEMO"), Source::Env("FIELDPROOF_DEMO"));
-    public_url.layer(env("FIELDPROOF_PUBLIC_URL"), Source::Env("FIELDPROOF_PUBLIC_URL"));
-    body_limit.layer(env("FIELDPROOF_JSON_BODY_LIMIT"), Source::Env("FIELDPROOF_JSON_BODY_LIMIT"));
+    public_url.layer(
+        env("FIELDPROOF_PUBLIC_URL"),
+        Source::Env("FIELDPROOF_PUBLIC_URL"),
+    );
+    body_limit.layer(
+        env("FIELDPROOF_JSON_BODY_LIMIT"),
+        Source::Env("FIELDPROOF_JSON_BODY_LIMIT"),
+    );
 
     data_dir.layer(storage.data_dir.clone(), Source::Flag("--data-dir"));
     database_url.layer(storage.database_url.clone(), Source::Flag("--database-url"));
@@ -158,7 +170,12 @@ pub fn resolve(
     let listen_addr = match &listen.value {
         None => SocketAddr::from(([127, 0, 0, 1], 8080)),
         Some(v) => v.trim().parse().map_err(|_| {
-            bad("listen", v, &listen.source, "an address with a port, such as 127.0.0.1:8080 or [::1]:8080")
+            bad(
+                "listen",
+                v,
+                &listen.source,
+                "an address with a port, such as 127.0.0.1:8080 or [::1]:8080",
+            )
         })?,
     };
     let data_dir_path = match &data_dir.value {
@@ -175,8 +192,7 @@ pub fn resolve(
     };
     let demo_on = match &demo.value {
         None => false,
-        Some(v) => parse_bool(v)
-            .ok_or_else(|| bad("demo", v, &demo.source, "true or false"))?,
+        Some(v) => parse_bool(v).ok_or_else(|| bad("demo", v, &demo.source, "true or false"))?,
     };
     let public = match &public_url.value {
         None => None,
@@ -199,7 +215,14 @@ pub fn resolve(
             .parse::<usize>()
             .ok()
             .filter(|n| *n >= 1024)
-            .ok_or_else(|| bad("json_body_limit", v, &body_limit.source, "a number of bytes, at least 1024"))?,
+            .ok_or_else(|| {
+                bad(
+                    "json_body_limit",
+                    v,
+                    &body_limit.source,
+                    "a number of bytes, at least 1024",
+                )
+            })?,
     };
     Ok(Settings {
         listen: listen_addr,
@@ -212,17 +235,23 @@ pub fn resolve(
 }
 
 fn bad(setting: &str, value: &str, source: &Source, expected: &str) -> anyhow::Error {
-    anyhow::anyhow!(
-        "invalid setting `{setting}` = {value:?} (from {source}): expected {expected}"
-    )
+    anyhow::anyhow!("invalid setting `{setting}` = {value:?} (from {source}): expected {expected}")
 }
 
 fn read_file(path: &Path, source: &Source) -> Result<FileSettings> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the config file {} (named by {source})", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read the config file {} (named by {source})",
+            path.display()
+        )
+    })?;
     match toml::from_str(&text) {
         Ok(f) => Ok(f),
-        Err(e) => bail!("invalid config file {}: {}", path.display(), e.to_string().trim_end()),
+        Err(e) => bail!(
+            "invalid config file {}: {}",
+            path.display(),
+            e.to_string().trim_end()
+        ),
     }
 }
 
@@ -236,9 +265,15 @@ fn parse_bool(v: &str) -> Option<bool> {
 
 fn parse_database_url(v: &str) -> Result<DatabaseUrl, String> {
     let v = v.trim();
-    if let Some(path) = v.strip_prefix("sqlite://").or_else(|| v.strip_prefix("sqlite:")) {
+    if let Some(path) = v
+        .strip_prefix("sqlite://")
+        .or_else(|| v.strip_prefix("sqlite:"))
+    {
         if path.is_empty() {
-            return Err("a file path after sqlite://, such as sqlite://./fieldproof-data/fieldproof.sqlite".into());
+            return Err(
+                "a file path after sqlite://, such as sqlite://./fieldproof-data/fieldproof.sqlite"
+                    .into(),
+            );
         }
         return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
     }
@@ -263,7 +298,12 @@ mod tests {
 
     #[test]
     fn defaults_are_the_embedded_ones() {
-        let s = resolve(&StorageFlags::default(), Some(&ServeFlags::default()), &env(&[])).unwrap();
+        let s = resolve(
+            &StorageFlags::default(),
+            Some(&ServeFlags::default()),
+            &env(&[]),
+        )
+        .unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(
             s.database,
@@ -276,7 +316,11 @@ mod tests {
     fn flags_beat_env_beat_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:1\"\ndata_dir = \"/from-file\"\ndemo = true\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:1\"\ndata_dir = \"/from-file\"\ndemo = true\n",
+        )
+        .unwrap();
         let storage = StorageFlags {
             config: Some(file),
             ..Default::default()
@@ -288,7 +332,10 @@ mod tests {
         let s = resolve(
             &storage,
             Some(&serve),
-            &env(&[("FIELDPROOF_LISTEN", "127.0.0.1:2"), ("FIELDPROOF_DATA_DIR", "/from-env")]),
+            &env(&[
+                ("FIELDPROOF_LISTEN", "127.0.0.1:2"),
+                ("FIELDPROOF_DATA_DIR", "/from-env"),
+            ]),
         )
         .unwrap();
         assert_eq!(s.listen.port(), 3);
@@ -305,7 +352,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("`listen`") && e.contains("FIELDPROOF_LISTEN"), "{e}");
+        assert!(
+            e.contains("`listen`") && e.contains("FIELDPROOF_LISTEN"),
+            "{e}"
+        );
         let e = resolve(
             &StorageFlags {
                 database_url: Some("mysql://x".into()),
@@ -316,7 +366,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("`database_url`") && e.contains("--database-url"), "{e}");
+        assert!(
+            e.contains("`database_url`") && e.contains("--database-url"),
+            "{e}"
+        );
     }
 
     #[test]

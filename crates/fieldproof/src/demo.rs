@@ -14,7 +14,12 @@ pub const SITE: &str = "demo";
 pub const APPLICATION: &str = include_str!("../../../demo/equipment-check.toml");
 const USERS: [(&str, &str, &str, Role); 3] = [
     ("john.doe@example.com", "John", "Doe", Role::FieldWorker),
-    ("richard.roe@example.com", "Richard", "Roe", Role::FieldWorker),
+    (
+        "richard.roe@example.com",
+        "Richard",
+        "Roe",
+        Role::FieldWorker,
+    ),
     ("admin@example.com", "Demo", "Admin", Role::Administrator),
 ];
 const ADMIN: &str = "admin@example.com";

@@ -24,7 +24,10 @@ pub async fn create(store: &dyn Store, user: &User, label: &str) -> Result<(Stri
         create_date: now_micros(),
         revoked_date: None,
     };
-    let record = store.create_key(record).await.context("cannot store the key")?;
+    let record = store
+        .create_key(record)
+        .await
+        .context("cannot store the key")?;
     Ok((key, record))
 }
 

@@ -21,7 +21,11 @@ use fieldproof_store_sqlite::SqliteStore;
 use config::{DatabaseUrl, ServeFlags, Settings, StorageFlags};
 
 #[derive(Parser)]
-#[command(name = "fieldproof", version, about = "Proof of field work from photos.")]
+#[command(
+    name = "fieldproof",
+    version,
+    about = "Proof of field work from photos."
+)]
 pub struct Cli {
     #[command(flatten)]
     storage: StorageFlags,
@@ -45,7 +49,10 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

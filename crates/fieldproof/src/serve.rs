@@ -9,7 +9,10 @@ use crate::config::Settings;
 
 pub async fn run(settings: Settings) -> Result<()> {
     std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-        format!("cannot create the data directory {}", settings.data_dir.display())
+        format!(
+            "cannot create the data directory {}",
+            settings.data_dir.display()
+        )
     })?;
     let store = crate::open_store(&settings)?;
     let demo_key = if settings.demo {

@@ -113,10 +113,17 @@ async fn acknowledged_creates_survive_sigkill() {
             .send()
             .await
             .unwrap();
-        assert_eq!(resp.status(), 200, "acknowledged work order {id} lost by SIGKILL");
+        assert_eq!(
+            resp.status(),
+            200,
+            "acknowledged work order {id} lost by SIGKILL"
+        );
     }
     let list: Value = http
-        .get(format!("{}/v0.2/work-orders/?tag=crash&page_size=100", server.base))
+        .get(format!(
+            "{}/v0.2/work-orders/?tag=crash&page_size=100",
+            server.base
+        ))
         .header("Authorization", format!("Token {key}"))
         .send()
         .await
@@ -139,15 +146,23 @@ fn the_demo_is_set_up_once() {
     assert_eq!(read_key(&data), first);
     let sites = cli(&data, &["admin", "site", "list"]);
     let text = String::from_utf8_lossy(&sites.stdout);
-    assert_eq!(text.lines().filter(|l| l.contains(" demo ")).count(), 1, "{text}");
-    let users = String::from_utf8_lossy(&cli(&data, &["admin", "user", "list", "--site", "demo"]).stdout).to_string();
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" demo ")).count(),
+        1,
+        "{text}"
+    );
+    let users =
+        String::from_utf8_lossy(&cli(&data, &["admin", "user", "list", "--site", "demo"]).stdout)
+            .to_string();
     for (email, name, role) in [
         ("john.doe@example.com", "John Doe", "field_worker"),
         ("richard.roe@example.com", "Richard Roe", "field_worker"),
         ("admin@example.com", "Demo Admin", "administrator"),
     ] {
         assert!(
-            users.lines().any(|l| l.contains(email) && l.contains(name) && l.ends_with(role)),
+            users
+                .lines()
+                .any(|l| l.contains(email) && l.contains(name) && l.ends_with(role)),
             "{email} missing in {users}"
         );
     }
@@ -178,7 +193,12 @@ fn a_bad_setting_names_itself_and_its_source() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("`listen`") && err.contains("FIELDPROOF_LISTEN") && err.contains("127.0.0.1:8080"), "{err}");
+    assert!(
+        err.contains("`listen`")
+            && err.contains("FIELDPROOF_LISTEN")
+            && err.contains("127.0.0.1:8080"),
+        "{err}"
+    );
 
     let config = dir.path().join("fieldproof.toml");
     std::fs::write(&config, "database_url = \"mysql://db\"\n").unwrap();
@@ -189,7 +209,10 @@ fn a_bad_setting_names_itself_and_its_source() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("`database_url`") && err.contains("fieldproof.toml"), "{err}");
+    assert!(
+        err.contains("`database_url`") && err.contains("fieldproof.toml"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -198,24 +221,79 @@ fn the_admin_cli_manages_sites_users_groups_and_keys() {
     let data = dir.path().join("data");
     let ok = |args: &[&str]| {
         let out = cli(&data, args);
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).to_string()
     };
     ok(&["admin", "site", "create", "acme"]);
     let dup = cli(&data, &["admin", "site", "create", "acme"]);
     assert!(!dup.status.success());
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
-    ok(&["admin", "user", "create", "--site", "acme", "--email", "Ann@Acme.io", "--first-name", "Ann", "--last-name", "Lee", "--role", "manager"]);
-    let bad_role = cli(&data, &["admin", "user", "create", "--site", "acme", "--email", "b@acme.io", "--first-name", "B", "--last-name", "B", "--role", "boss"]);
+    ok(&[
+        "admin",
+        "user",
+        "create",
+        "--site",
+        "acme",
+        "--email",
+        "Ann@Acme.io",
+        "--first-name",
+        "Ann",
+        "--last-name",
+        "Lee",
+        "--role",
+        "manager",
+    ]);
+    let bad_role = cli(
+        &data,
+        &[
+            "admin",
+            "user",
+            "create",
+            "--site",
+            "acme",
+            "--email",
+            "b@acme.io",
+            "--first-name",
+            "B",
+            "--last-name",
+            "B",
+            "--role",
+            "boss",
+        ],
+    );
     assert!(String::from_utf8_lossy(&bad_role.stderr).contains("unknown role"));
     ok(&["admin", "group", "create", "--site", "acme", "north"]);
     assert!(ok(&["admin", "group", "list", "--site", "acme"]).contains("north"));
-    let key = ok(&["admin", "key", "create", "--site", "acme", "--email", "ann@acme.io", "--label", "erp"]);
+    let key = ok(&[
+        "admin",
+        "key",
+        "create",
+        "--site",
+        "acme",
+        "--email",
+        "ann@acme.io",
+        "--label",
+        "erp",
+    ]);
     let key = key.trim();
     assert!(key.starts_with("fpk_"), "{key}");
     let listed = ok(&["admin", "key", "list", "--site", "acme"]);
-    assert!(listed.contains(&key[..10]) && !listed.contains(key), "listing shows a prefix, never the key");
-    let key_id = listed.lines().nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    assert!(
+        listed.contains(&key[..10]) && !listed.contains(key),
+        "listing shows a prefix, never the key"
+    );
+    let key_id = listed
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
     assert!(ok(&["admin", "key", "revoke", "--site", "acme", &key_id]).contains("revoked"));
     let unknown_site = cli(&data, &["admin", "user", "list", "--site", "nope"]);
     assert!(String::from_utf8_lossy(&unknown_site.stderr).contains("no site \"nope\""));
@@ -232,21 +310,41 @@ fn publishing_refuses_a_broken_application_and_moves_the_version_forward() {
         "[application]\nname = \"x\"\n[[task_groups]]\nname = \"g\"\n[[task_groups.tasks]]\nname = \"t\"\nlabel = \"T?\"\ntype = \"Integer\"\n[[work_order_types]]\nname = \"w\"\ntask_groups = [\"h\"]\n",
     )
     .unwrap();
-    let out = cli(&data, &["app", "publish", bad.to_str().unwrap(), "--site", "demo"]);
+    let out = cli(
+        &data,
+        &["app", "publish", bad.to_str().unwrap(), "--site", "demo"],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("2 mistake(s)"), "{err}");
-    assert!(err.contains("task_groups[0].tasks[0].type: unknown task type \"Integer\""), "{err}");
-    assert!(err.contains("work_order_types[0].task_groups: no task group is named \"h\""), "{err}");
+    assert!(
+        err.contains("task_groups[0].tasks[0].type: unknown task type \"Integer\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("work_order_types[0].task_groups: no task group is named \"h\""),
+        "{err}"
+    );
 
     let good = dir.path().join("good.toml");
     std::fs::write(&good, include_str!("../../../demo/equipment-check.toml")).unwrap();
     let out = cli(&data, &["app", "validate", good.to_str().unwrap()]);
     assert!(out.status.success());
-    let out = cli(&data, &["app", "publish", good.to_str().unwrap(), "--site", "demo"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(
+        &data,
+        &["app", "publish", good.to_str().unwrap(), "--site", "demo"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("version 2"));
-    let list = String::from_utf8_lossy(&cli(&data, &["app", "list", "--site", "demo"]).stdout).to_string();
+    let list =
+        String::from_utf8_lossy(&cli(&data, &["app", "list", "--site", "demo"]).stdout).to_string();
     assert_eq!(list.lines().count(), 3, "{list}");
-    assert!(list.lines().last().unwrap().ends_with("yes"), "the new version is current: {list}");
+    assert!(
+        list.lines().last().unwrap().ends_with("yes"),
+        "the new version is current: {list}"
+    );
 }

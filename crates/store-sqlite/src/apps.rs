@@ -7,10 +7,19 @@ use uuid::Uuid;
 
 use crate::{backend, parse_json, parse_uuid};
 
-pub fn publish(c: &Connection, site_id: Uuid, mut v: AppVersion, now: i64) -> StoreResult<AppVersion> {
+pub fn publish(
+    c: &Connection,
+    site_id: Uuid,
+    mut v: AppVersion,
+    now: i64,
+) -> StoreResult<AppVersion> {
     let site = site_id.to_string();
     let exists: bool = c
-        .query_row("SELECT EXISTS (SELECT 1 FROM sites WHERE id = ?1)", [&site], |r| r.get(0))
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sites WHERE id = ?1)",
+            [&site],
+            |r| r.get(0),
+        )
         .map_err(backend)?;
     if !exists {
         return Err(StoreError::NotFound);

@@ -13,9 +13,9 @@ mod sites;
 mod work_orders;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::collections::HashMap;
 
 use async_trait::async_trait;
 use fieldproof_domain::app::AppVersion;
@@ -42,7 +42,10 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file and runs the migrations.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let mut conn = Connection::open(path).map_err(|e| {
-            StoreError::Backend(format!("cannot open SQLite database {}: {e}", path.display()))
+            StoreError::Backend(format!(
+                "cannot open SQLite database {}: {e}",
+                path.display()
+            ))
         })?;
         configure(&conn).map_err(backend)?;
         migrations::run(&mut conn).map_err(backend)?;
@@ -110,7 +113,10 @@ pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
 
 /// Maps a unique-constraint violation to a `Conflict` with a message for the user, anything else
 /// to `Backend`.
-pub(crate) fn conflict_or_backend(e: rusqlite::Error, message: impl FnOnce() -> String) -> StoreError {
+pub(crate) fn conflict_or_backend(
+    e: rusqlite::Error,
+    message: impl FnOnce() -> String,
+) -> StoreError {
     match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict(message()),
         _ => backend(e),
@@ -118,11 +124,15 @@ pub(crate) fn conflict_or_backend(e: rusqlite::Error, message: impl FnOnce() -> 
 }
 
 pub(crate) fn parse_uuid(s: &str) -> rusqlite::Result<Uuid> {
-    Uuid::parse_str(s).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    Uuid::parse_str(s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
-    serde_json::from_str(s).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    serde_json::from_str(s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 #[async_trait]
@@ -134,7 +144,9 @@ impl Store for SqliteStore {
     }
 
     async fn create_site(&self, site: Site) -> StoreResult<Site> {
-        self.writer.write(move |c| sites::insert(c, &site).map(|_| site)).await
+        self.writer
+            .write(move |c| sites::insert(c, &site).map(|_| site))
+            .await
     }
 
     async fn list_sites(&self) -> StoreResult<Vec<Site>> {
@@ -147,11 +159,15 @@ impl Store for SqliteStore {
     }
 
     async fn create_user(&self, user: User) -> StoreResult<User> {
-        self.writer.write(move |c| people::insert_user(c, &user).map(|_| user)).await
+        self.writer
+            .write(move |c| people::insert_user(c, &user).map(|_| user))
+            .await
     }
 
     async fn list_users(&self, site_id: Uuid) -> StoreResult<Vec<User>> {
-        self.readers.read(move |c| people::list_users(c, site_id)).await
+        self.readers
+            .read(move |c| people::list_users(c, site_id))
+            .await
     }
 
     async fn find_user_by_email(&self, site_id: Uuid, email: &str) -> StoreResult<Option<User>> {
@@ -162,19 +178,27 @@ impl Store for SqliteStore {
     }
 
     async fn create_group(&self, group: UserGroup) -> StoreResult<UserGroup> {
-        self.writer.write(move |c| people::insert_group(c, &group).map(|_| group)).await
+        self.writer
+            .write(move |c| people::insert_group(c, &group).map(|_| group))
+            .await
     }
 
     async fn list_groups(&self, site_id: Uuid) -> StoreResult<Vec<UserGroup>> {
-        self.readers.read(move |c| people::list_groups(c, site_id)).await
+        self.readers
+            .read(move |c| people::list_groups(c, site_id))
+            .await
     }
 
     async fn create_key(&self, key: ApiKey) -> StoreResult<ApiKey> {
-        self.writer.write(move |c| people::insert_key(c, &key).map(|_| key)).await
+        self.writer
+            .write(move |c| people::insert_key(c, &key).map(|_| key))
+            .await
     }
 
     async fn list_keys(&self, site_id: Uuid) -> StoreResult<Vec<ApiKey>> {
-        self.readers.read(move |c| people::list_keys(c, site_id)).await
+        self.readers
+            .read(move |c| people::list_keys(c, site_id))
+            .await
     }
 
     async fn revoke_key(&self, site_id: Uuid, key_id: Uuid, now: i64) -> StoreResult<ApiKey> {
@@ -185,7 +209,9 @@ impl Store for SqliteStore {
 
     async fn authenticate(&self, key_hash: &str) -> StoreResult<Option<Principal>> {
         let hash = key_hash.to_string();
-        self.readers.read(move |c| people::authenticate(c, &hash)).await
+        self.readers
+            .read(move |c| people::authenticate(c, &hash))
+            .await
     }
 
     async fn publish_app_version(
@@ -205,12 +231,18 @@ impl Store for SqliteStore {
         if let Some(v) = self.cached_version(site_id, id) {
             return Ok(Some(v));
         }
-        let found = self.readers.read(move |c| apps::get(c, site_id, id)).await?;
+        let found = self
+            .readers
+            .read(move |c| apps::get(c, site_id, id))
+            .await?;
         Ok(found.map(|v| self.cache_version(site_id, v)))
     }
 
     async fn current_app_version(&self, site_id: Uuid) -> StoreResult<Option<Arc<AppVersion>>> {
-        let id = self.readers.read(move |c| apps::current_id(c, site_id)).await?;
+        let id = self
+            .readers
+            .read(move |c| apps::current_id(c, site_id))
+            .await?;
         match id {
             None => Ok(None),
             Some(id) => self.app_version(site_id, id).await,
@@ -232,7 +264,9 @@ impl Store for SqliteStore {
     }
 
     async fn get_work_order(&self, site_id: Uuid, id: Uuid) -> StoreResult<Option<WorkOrderRow>> {
-        self.readers.read(move |c| work_orders::get(c, site_id, id)).await
+        self.readers
+            .read(move |c| work_orders::get(c, site_id, id))
+            .await
     }
 
     async fn update_work_order(
@@ -248,7 +282,9 @@ impl Store for SqliteStore {
     }
 
     async fn delete_work_order(&self, site_id: Uuid, id: Uuid) -> StoreResult<()> {
-        self.writer.write(move |c| work_orders::delete(c, site_id, id)).await
+        self.writer
+            .write(move |c| work_orders::delete(c, site_id, id))
+            .await
     }
 
     async fn list_work_orders(

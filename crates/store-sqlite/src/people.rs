@@ -69,7 +69,12 @@ pub fn find_user_by_email(c: &Connection, site_id: Uuid, email: &str) -> StoreRe
 pub fn insert_group(c: &Connection, g: &UserGroup) -> StoreResult<()> {
     c.execute(
         "INSERT INTO user_groups (id, site_id, name, create_date) VALUES (?1, ?2, ?3, ?4)",
-        (g.id.to_string(), g.site_id.to_string(), &g.name, g.create_date),
+        (
+            g.id.to_string(),
+            g.site_id.to_string(),
+            &g.name,
+            g.create_date,
+        ),
     )
     .map_err(|e| conflict_or_backend(e, || format!("the site already has a group {:?}", g.name)))?;
     Ok(())

@@ -112,7 +112,13 @@ pub fn create(
 }
 
 /// Rewrites the index entries of the kinds that changed.
-fn write_index(c: &Connection, wo: &WorkOrderRow, tags: bool, types: bool, metadata: bool) -> StoreResult<()> {
+fn write_index(
+    c: &Connection,
+    wo: &WorkOrderRow,
+    tags: bool,
+    types: bool,
+    metadata: bool,
+) -> StoreResult<()> {
     let id = wo.id.to_string();
     let site = wo.site_id.to_string();
     let mut clear = c
@@ -140,7 +146,9 @@ fn write_index(c: &Connection, wo: &WorkOrderRow, tags: bool, types: bool, metad
         clear.execute((&id, "m")).map_err(backend)?;
         for (k, v) in &wo.metadata {
             if let Some(text) = index_text(v) {
-                insert.execute((&site, "m", k, text, &id)).map_err(backend)?;
+                insert
+                    .execute((&site, "m", k, text, &id))
+                    .map_err(backend)?;
             }
         }
     }
@@ -240,19 +248,20 @@ pub fn list(
     let site = site_id.to_string();
     let mut clauses = vec!["w.site_id = ?".to_string()];
     let mut params: Vec<Sql> = vec![Sql::Text(site.clone())];
-    let indexed = |kind: &str, key: &str, value: &str, clauses: &mut Vec<String>, params: &mut Vec<Sql>| {
-        clauses.push(
-            "w.id IN (SELECT work_order_id FROM work_order_index
+    let indexed =
+        |kind: &str, key: &str, value: &str, clauses: &mut Vec<String>, params: &mut Vec<Sql>| {
+            clauses.push(
+                "w.id IN (SELECT work_order_id FROM work_order_index
                       WHERE site_id = ? AND kind = ? AND key = ? AND value = ?)"
-                .into(),
-        );
-        params.extend([
-            Sql::Text(site.clone()),
-            Sql::Text(kind.into()),
-            Sql::Text(key.into()),
-            Sql::Text(value.into()),
-        ]);
-    };
+                    .into(),
+            );
+            params.extend([
+                Sql::Text(site.clone()),
+                Sql::Text(kind.into()),
+                Sql::Text(key.into()),
+                Sql::Text(value.into()),
+            ]);
+        };
     for t in &f.tags {
         indexed("t", "", t, &mut clauses, &mut params);
     }
@@ -293,7 +302,9 @@ pub fn list(
     }
     let filter = clauses.join(" AND ");
     let count: i64 = c
-        .prepare_cached(&format!("SELECT COUNT(*) FROM work_orders w WHERE {filter}"))
+        .prepare_cached(&format!(
+            "SELECT COUNT(*) FROM work_orders w WHERE {filter}"
+        ))
         .map_err(backend)?
         .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))
         .map_err(backend)?;

@@ -66,7 +66,8 @@ fn in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    conn.execute_batch("SAVEPOINT job").map_err(crate::backend)?;
+    conn.execute_batch("SAVEPOINT job")
+        .map_err(crate::backend)?;
     let result = f(conn);
     let end = if result.is_ok() {
         "RELEASE job"

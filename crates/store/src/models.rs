@@ -29,7 +29,9 @@ pub struct User {
 
 impl User {
     pub fn full_name(&self) -> String {
-        format!("{} {}", self.first_name, self.last_name).trim().to_string()
+        format!("{} {}", self.first_name, self.last_name)
+            .trim()
+            .to_string()
     }
 }
 
@@ -147,6 +149,9 @@ pub struct IdempotencyRecord {
     pub create_date: i64,
 }
 
+/// Returned once per create and never kept in collections, so the size gap between the variants
+/// costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum CreateOutcome {
     Created(WorkOrderRow),

@@ -16,7 +16,11 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require(Action::DeleteWorkOrder)?;
-    match state.store.delete_work_order(caller.0.site_id, parse_id(&id)?).await {
+    match state
+        .store
+        .delete_work_order(caller.0.site_id, parse_id(&id)?)
+        .await
+    {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
         Err(StoreError::NotFound) => Err(ApiError::WorkOrderNotFound),
         Err(e) => Err(e.into()),

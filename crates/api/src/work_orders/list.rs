@@ -56,7 +56,9 @@ pub async fn list(
                     .store
                     .app_version(site_id, row.app_version_id)
                     .await?
-                    .ok_or_else(|| ApiError::Internal(format!("work order {} has no version", row.id)))?;
+                    .ok_or_else(|| {
+                        ApiError::Internal(format!("work order {} has no version", row.id))
+                    })?;
                 versions.insert(row.app_version_id, v.clone());
                 v
             }
@@ -78,8 +80,16 @@ pub async fn list(
         q.append_pair("page", &p.to_string());
         json!(format!("{base}?{}", q.finish()))
     };
-    let next = if offset + (rows.len() as u64) < count { link(page + 1) } else { Value::Null };
-    let previous = if page > 1 { link(page - 1) } else { Value::Null };
+    let next = if offset + (rows.len() as u64) < count {
+        link(page + 1)
+    } else {
+        Value::Null
+    };
+    let previous = if page > 1 {
+        link(page - 1)
+    } else {
+        Value::Null
+    };
     Ok(json_response(
         StatusCode::OK,
         &json!({"count": count, "next": next, "previous": previous, "results": results}),
@@ -118,7 +128,10 @@ fn parse_params(params: &QueryParams) -> Result<(WorkOrderFilter, u64, u64), Fie
     let page = positive("page", 1);
     let page_size = positive("page_size", DEFAULT_PAGE_SIZE);
     if page_size > MAX_PAGE_SIZE {
-        errors.add("page_size", format!("At most {MAX_PAGE_SIZE} work orders per page."));
+        errors.add(
+            "page_size",
+            format!("At most {MAX_PAGE_SIZE} work orders per page."),
+        );
     }
     let mut filter = WorkOrderFilter {
         name: params.last("name").map(str::to_string),

@@ -84,7 +84,10 @@ pub async fn resolve_references(
         let groups = state.store.list_groups(site_id).await?;
         let mut resolved = Vec::with_capacity(ids.len());
         for raw in ids {
-            match Uuid::parse_str(raw).ok().filter(|id| groups.iter().any(|g| g.id == *id)) {
+            match Uuid::parse_str(raw)
+                .ok()
+                .filter(|id| groups.iter().any(|g| g.id == *id))
+            {
                 Some(id) => resolved.push(id),
                 None => {
                     errors.insert(
@@ -100,16 +103,28 @@ pub async fn resolve_references(
     if let Some(types) = &fields.work_order_types {
         let unknown = unknown_types(version, types);
         if let Some(first) = unknown.first() {
-            let known: Vec<&str> = version.work_order_types.iter().map(|t| t.name.as_str()).collect();
+            let known: Vec<&str> = version
+                .work_order_types
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect();
             errors.insert(
                 "work_order_types".into(),
                 format!(
                     "There is no work order type named {first:?}. Known types: {}.",
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 ),
             );
         }
         out.types = Some(types.clone());
     }
-    Ok(if errors.is_empty() { Ok(out) } else { Err(errors) })
+    Ok(if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    })
 }

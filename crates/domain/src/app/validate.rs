@@ -205,7 +205,9 @@ fn example_value(task: &Task, v: &toml::Value) -> Result<Value, String> {
     let ok = match (task.kind, v) {
         (TaskType::Boolean, toml::Value::Boolean(b)) => Some(Value::Bool(*b)),
         (TaskType::Number, toml::Value::Integer(i)) => Some(Value::from(*i)),
-        (TaskType::Number, toml::Value::Float(f)) => serde_json::Number::from_f64(*f).map(Value::Number),
+        (TaskType::Number, toml::Value::Float(f)) => {
+            serde_json::Number::from_f64(*f).map(Value::Number)
+        }
         (TaskType::Text, toml::Value::String(s)) => Some(Value::String(s.clone())),
         (TaskType::Enum, toml::Value::String(s)) if task.values.contains(s) => {
             Some(Value::String(s.clone()))
@@ -248,11 +250,20 @@ fn build_task(t: &TaskEntry, at: &str, errors: &mut Errors) -> Option<Task> {
         TaskType::Enum => {}
         _ if !t.values.is_empty() => errors.add(
             format!("{at}.values"),
-            format!("only Enum tasks take values; this task is {}", kind.as_str()),
+            format!(
+                "only Enum tasks take values; this task is {}",
+                kind.as_str()
+            ),
         ),
         _ => {}
     }
-    let conform = build_conform(kind, &t.conform, &t.values, &format!("{at}.conform"), errors)?;
+    let conform = build_conform(
+        kind,
+        &t.conform,
+        &t.values,
+        &format!("{at}.conform"),
+        errors,
+    )?;
     Some(Task {
         id: Uuid::new_v4(),
         name: t.name.clone(),
@@ -430,7 +441,11 @@ fn build_types(
             }
         }
         for name in &t.tasks {
-            if !groups.iter().flat_map(|g| &g.tasks).any(|x| &x.name == name) {
+            if !groups
+                .iter()
+                .flat_map(|g| &g.tasks)
+                .any(|x| &x.name == name)
+            {
                 errors.add(format!("{at}.tasks"), format!("no task is named {name:?}"));
             }
         }
@@ -457,11 +472,17 @@ mod tests {
         let names: Vec<_> = v.task_groups.iter().map(|g| g.name.as_str()).collect();
         assert_eq!(
             names,
-            ["equipment-before-intervention", "equipment-after-intervention"]
+            [
+                "equipment-before-intervention",
+                "equipment-after-intervention"
+            ]
         );
         assert!(v.task_groups.iter().all(|g| {
             let c = &g.checks;
-            c.resolution.is_some() && c.blur.is_some() && c.exposure.is_some() && c.duplicate.is_some()
+            c.resolution.is_some()
+                && c.blur.is_some()
+                && c.exposure.is_some()
+                && c.duplicate.is_some()
         }));
         assert_eq!(v.work_order_types.len(), 3);
     }

@@ -36,10 +36,28 @@ async fn create_returns_the_documented_representation() {
         }))
         .await;
     let keys = [
-        "id", "name", "site_id", "app_version_id", "engage_app_id", "progress_score",
-        "review_date", "create_date", "update_date", "tags", "parameters", "metadata", "types",
-        "field_engineer_email", "field_engineer_name", "assigned_user_id", "user_group_ids",
-        "first_analysis_id", "latest_analysis_id", "tasks", "task_groups", "inputs",
+        "id",
+        "name",
+        "site_id",
+        "app_version_id",
+        "engage_app_id",
+        "progress_score",
+        "review_date",
+        "create_date",
+        "update_date",
+        "tags",
+        "parameters",
+        "metadata",
+        "types",
+        "field_engineer_email",
+        "field_engineer_name",
+        "assigned_user_id",
+        "user_group_ids",
+        "first_analysis_id",
+        "latest_analysis_id",
+        "tasks",
+        "task_groups",
+        "inputs",
     ];
     for k in keys {
         assert!(wo.get(k).is_some(), "missing key {k} in {wo}");
@@ -60,19 +78,38 @@ async fn create_returns_the_documented_representation() {
     assert!(wo["assigned_user_id"].is_string());
     assert_eq!(wo["user_group_ids"], json!([]));
     assert_eq!(wo["inputs"], json!([]));
-    let types: Vec<&str> = wo["types"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let types: Vec<&str> = wo["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
     assert_eq!(types, ["one-equipment", "maintenance"]);
     assert!(wo["types"][0]["id"].is_string());
     assert_eq!(
         task_names(&wo),
-        ["equipment_after_intervention", "equipment_after_intervention_degradations"]
+        [
+            "equipment_after_intervention",
+            "equipment_after_intervention_degradations"
+        ]
     );
     let task = &wo["tasks"][0];
-    for k in ["id", "name", "label", "type", "group_id", "group_name", "state"] {
+    for k in [
+        "id",
+        "name",
+        "label",
+        "type",
+        "group_id",
+        "group_name",
+        "state",
+    ] {
         assert!(task.get(k).is_some(), "task key {k}");
     }
     assert_eq!(task["state"], Value::Null);
-    assert_eq!(task["label"], "Is it a photo of the equipment after intervention?");
+    assert_eq!(
+        task["label"],
+        "Is it a photo of the equipment after intervention?"
+    );
     assert_eq!(wo["tasks"][1]["type"], "Number");
     assert_eq!(
         wo["task_groups"],
@@ -89,12 +126,22 @@ async fn types_activate_tasks_and_no_type_activates_all() {
     let all = app.create(wo("a")).await;
     assert_eq!(task_names(&all).len(), 3);
     assert_eq!(all["task_groups"].as_array().unwrap().len(), 2);
-    let install = app.create(json!({"name": "b", "work_order_types": ["installation"]})).await;
+    let install = app
+        .create(json!({"name": "b", "work_order_types": ["installation"]}))
+        .await;
     assert_eq!(task_names(&install).len(), 3);
-    let maint = app.create(json!({"name": "c", "work_order_types": ["maintenance"]})).await;
+    let maint = app
+        .create(json!({"name": "c", "work_order_types": ["maintenance"]}))
+        .await;
     assert_eq!(task_names(&maint).len(), 2);
-    let none = app.create(json!({"name": "d", "work_order_types": []})).await;
-    assert_eq!(task_names(&none).len(), 3, "an empty list of types filters nothing");
+    let none = app
+        .create(json!({"name": "d", "work_order_types": []}))
+        .await;
+    assert_eq!(
+        task_names(&none).len(),
+        3,
+        "an empty list of types filters nothing"
+    );
 }
 
 #[tokio::test]
@@ -108,19 +155,41 @@ async fn both_path_forms_create() {
 }
 
 async fn expect_400(app: &TestApp, body: Value, expected: Value) {
-    let before = app.store.list_work_orders(app.site.id, &Default::default(), 0, 1).await.unwrap().0;
-    let r = app.call(Method::POST, "/v0.2/work-orders/", Some(body.clone())).await;
+    let before = app
+        .store
+        .list_work_orders(app.site.id, &Default::default(), 0, 1)
+        .await
+        .unwrap()
+        .0;
+    let r = app
+        .call(Method::POST, "/v0.2/work-orders/", Some(body.clone()))
+        .await;
     assert_eq!(r.status, 400, "{body} → {}", r.body);
     assert_eq!(r.body, expected, "for {body}");
-    let after = app.store.list_work_orders(app.site.id, &Default::default(), 0, 1).await.unwrap().0;
+    let after = app
+        .store
+        .list_work_orders(app.site.id, &Default::default(), 0, 1)
+        .await
+        .unwrap()
+        .0;
     assert_eq!(before, after, "a refused create writes nothing");
 }
 
 #[tokio::test]
 async fn validation_errors_are_keyed_by_field() {
     let app = spawn_app().await;
-    expect_400(&app, json!({}), json!({"name": ["Field 'name' is missing. This field is required."]})).await;
-    expect_400(&app, json!({"name": ""}), json!({"name": ["This field may not be blank."]})).await;
+    expect_400(
+        &app,
+        json!({}),
+        json!({"name": ["Field 'name' is missing. This field is required."]}),
+    )
+    .await;
+    expect_400(
+        &app,
+        json!({"name": ""}),
+        json!({"name": ["This field may not be blank."]}),
+    )
+    .await;
     expect_400(
         &app,
         json!({"name": "x".repeat(129)}),
@@ -133,7 +202,12 @@ async fn validation_errors_are_keyed_by_field() {
         json!({"name": ["Only letters, numbers, underscores and hyphens are accepted; found ' '."]}),
     )
     .await;
-    expect_400(&app, json!({"name": 12}), json!({"name": ["Expected a string, got a number."]})).await;
+    expect_400(
+        &app,
+        json!({"name": 12}),
+        json!({"name": ["Expected a string, got a number."]}),
+    )
+    .await;
     expect_400(
         &app,
         json!({"name": "ok", "metadata": ["region", "North"]}),
@@ -160,7 +234,11 @@ async fn validation_errors_are_keyed_by_field() {
     .await;
     // Several fields at once.
     let r = app
-        .call(Method::POST, "/v0.2/work-orders/", Some(json!({"tags": 1, "user_group_ids": "g"})))
+        .call(
+            Method::POST,
+            "/v0.2/work-orders/",
+            Some(json!({"tags": 1, "user_group_ids": "g"})),
+        )
         .await;
     assert_eq!(r.status, 400);
     let keys: Vec<&String> = r.body.as_object().unwrap().keys().collect();
@@ -250,11 +328,22 @@ async fn required_metadata_is_enforced_with_the_documented_message() {
         json!({"metadata": ["Key 'floors' must be a number value, got a string."]}),
     )
     .await;
-    let new = app.create(json!({"name": "ok", "metadata": {"region": "North", "floors": 2}})).await;
-    assert_ne!(new["app_version_id"], old["app_version_id"], "new work orders use the new version");
+    let new = app
+        .create(json!({"name": "ok", "metadata": {"region": "North", "floors": 2}}))
+        .await;
+    assert_ne!(
+        new["app_version_id"], old["app_version_id"],
+        "new work orders use the new version"
+    );
     assert_eq!(task_names(&new), ["front_ok"]);
     // The old work order stays on its version, tasks and ids included.
-    let again = app.call(Method::GET, &format!("/v0.2/work-orders/{}/", old["id"].as_str().unwrap()), None).await;
+    let again = app
+        .call(
+            Method::GET,
+            &format!("/v0.2/work-orders/{}/", old["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
     assert_eq!(again.body["app_version_id"], old["app_version_id"]);
     assert_eq!(again.body["tasks"], old["tasks"]);
 }
@@ -281,8 +370,15 @@ async fn idempotency_key_replays_the_first_answer_and_refuses_another_body() {
     assert_eq!(again.headers.get("idempotent-replayed").unwrap(), "true");
     let other = send(json!({"name": "other"}), "k-1").await;
     assert_eq!(other.status, 409);
-    assert!(other.body["detail"].as_str().unwrap().contains("Idempotency-Key"));
-    let (count, _) = app.store.list_work_orders(app.site.id, &Default::default(), 0, 10).await.unwrap();
+    assert!(other.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("Idempotency-Key"));
+    let (count, _) = app
+        .store
+        .list_work_orders(app.site.id, &Default::default(), 0, 10)
+        .await
+        .unwrap();
     assert_eq!(count, 1, "a replay creates nothing");
     let fresh = send(json!({"name": "once", "tags": ["a"]}), "k-2").await;
     assert_eq!(fresh.status, 201);
@@ -310,6 +406,10 @@ async fn concurrent_retries_with_one_key_create_one_work_order() {
         ids.insert(r.body["id"].as_str().unwrap().to_string());
     }
     assert_eq!(ids.len(), 1);
-    let (count, _) = app.store.list_work_orders(app.site.id, &Default::default(), 0, 10).await.unwrap();
+    let (count, _) = app
+        .store
+        .list_work_orders(app.site.id, &Default::default(), 0, 10)
+        .await
+        .unwrap();
     assert_eq!(count, 1);
 }

@@ -11,14 +11,27 @@ use crate::helpers::*;
 async fn missing_or_malformed_authorization_is_401_not_provided() {
     let app = spawn_app().await;
     let not_provided = json!({"detail": "Authentication credentials not provided."});
-    for header in [None, Some("".to_string()), Some("Token".into()), Some(format!("Bearer {}", app.key)), Some("Token a b".into())] {
+    for header in [
+        None,
+        Some("".to_string()),
+        Some("Token".into()),
+        Some(format!("Bearer {}", app.key)),
+        Some("Token a b".into()),
+    ] {
         for p in both_forms("/v0.2/work-orders/") {
-            let mut req = app.client.get(app.url(&p)).header("Content-Type", "application/json");
+            let mut req = app
+                .client
+                .get(app.url(&p))
+                .header("Content-Type", "application/json");
             if let Some(h) = &header {
                 req = req.header("Authorization", h);
             }
             let r = send(req).await;
-            assert_eq!((r.status, &r.body), (401, &not_provided), "header {header:?}");
+            assert_eq!(
+                (r.status, &r.body),
+                (401, &not_provided),
+                "header {header:?}"
+            );
         }
     }
 }
@@ -27,17 +40,35 @@ async fn missing_or_malformed_authorization_is_401_not_provided() {
 async fn unknown_and_revoked_keys_are_401_no_user() {
     let app = spawn_app().await;
     let no_user = json!({"detail": "No user found for such apiKey."});
-    let r = app.call_as("fpk_0000", Method::GET, "/v0.2/work-orders/", None).await;
+    let r = app
+        .call_as("fpk_0000", Method::GET, "/v0.2/work-orders/", None)
+        .await;
     assert_eq!((r.status, r.body), (401, no_user.clone()));
     let key = app.key_for(&app.site, Role::Manager).await;
-    assert_eq!(app.call_as(&key, Method::GET, "/v0.2/work-orders/", None).await.status, 200);
+    assert_eq!(
+        app.call_as(&key, Method::GET, "/v0.2/work-orders/", None)
+            .await
+            .status,
+        200
+    );
     let keys = app.store.list_keys(app.site.id).await.unwrap();
-    let record = keys.iter().find(|k| key.starts_with(&k.display_prefix) && k.label == "test").unwrap();
-    app.store.revoke_key(app.site.id, record.id, 1).await.unwrap();
-    let r = app.call_as(&key, Method::GET, "/v0.2/work-orders/", None).await;
+    let record = keys
+        .iter()
+        .find(|k| key.starts_with(&k.display_prefix) && k.label == "test")
+        .unwrap();
+    app.store
+        .revoke_key(app.site.id, record.id, 1)
+        .await
+        .unwrap();
+    let r = app
+        .call_as(&key, Method::GET, "/v0.2/work-orders/", None)
+        .await;
     assert_eq!((r.status, r.body), (401, no_user));
     // "token" in any case is accepted, as Django REST framework does.
-    let req = app.client.get(app.url("/v0.2/work-orders/")).header("Authorization", format!("token {}", app.key));
+    let req = app
+        .client
+        .get(app.url("/v0.2/work-orders/"))
+        .header("Authorization", format!("token {}", app.key));
     assert_eq!(send(req).await.status, 200);
 }
 
@@ -61,10 +92,25 @@ async fn roles_that_may_not_write_get_403() {
     let reviewer = app.key_for(&app.site, Role::Reviewer).await;
     let field = app.key_for(&app.site, Role::FieldWorker).await;
     for (key, method, p, body) in [
-        (&read_only, Method::POST, "/v0.2/work-orders/", Some(wo_body())),
-        (&read_only, Method::PATCH, path.as_str(), Some(json!({"tags": []}))),
+        (
+            &read_only,
+            Method::POST,
+            "/v0.2/work-orders/",
+            Some(wo_body()),
+        ),
+        (
+            &read_only,
+            Method::PATCH,
+            path.as_str(),
+            Some(json!({"tags": []})),
+        ),
         (&read_only, Method::DELETE, path.as_str(), None),
-        (&reviewer, Method::POST, "/v0.2/work-orders/", Some(wo_body())),
+        (
+            &reviewer,
+            Method::POST,
+            "/v0.2/work-orders/",
+            Some(wo_body()),
+        ),
         (&field, Method::DELETE, path.as_str(), None),
     ] {
         let r = app.call_as(key, method.clone(), p, body).await;
@@ -72,10 +118,25 @@ async fn roles_that_may_not_write_get_403() {
     }
     for key in [&read_only, &reviewer, &field] {
         assert_eq!(app.call_as(key, Method::GET, &path, None).await.status, 200);
-        assert_eq!(app.call_as(key, Method::GET, "/v0.2/work-orders/", None).await.status, 200);
+        assert_eq!(
+            app.call_as(key, Method::GET, "/v0.2/work-orders/", None)
+                .await
+                .status,
+            200
+        );
     }
-    assert_eq!(app.call_as(&field, Method::POST, "/v0.2/work-orders/", Some(wo_body())).await.status, 201);
-    assert_eq!(app.call_as(&field, Method::PATCH, &path, Some(json!({"tags": ["f"]}))).await.status, 200);
+    assert_eq!(
+        app.call_as(&field, Method::POST, "/v0.2/work-orders/", Some(wo_body()))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        app.call_as(&field, Method::PATCH, &path, Some(json!({"tags": ["f"]})))
+            .await
+            .status,
+        200
+    );
 }
 
 fn wo_body() -> Value {
@@ -85,9 +146,19 @@ fn wo_body() -> Value {
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_json() {
     let app = spawn_app().await;
-    for p in ["/", "/v0.2", "/v0.2/work-order/", "/v0.2/work-orders/x/y/z", "/v1/work-orders/"] {
+    for p in [
+        "/",
+        "/v0.2",
+        "/v0.2/work-order/",
+        "/v0.2/work-orders/x/y/z",
+        "/v1/work-orders/",
+    ] {
         let r = app.call(Method::GET, p, None).await;
-        assert_eq!((r.status, r.body), (404, json!({"detail": "Not found."})), "{p}");
+        assert_eq!(
+            (r.status, r.body),
+            (404, json!({"detail": "Not found."})),
+            "{p}"
+        );
     }
     for p in both_forms("/v0.2/work-orders/") {
         let r = app.call(Method::PUT, &p, Some(wo_body())).await;
@@ -131,23 +202,67 @@ async fn malformed_bodies_are_4xx_json_and_write_nothing() {
         (json_ct, b"".to_vec(), 400),
         (json_ct, b"   ".to_vec(), 400),
         (json_ct, b"{\"name\": \"a\"} trailing".to_vec(), 400),
-        (json_ct, vec![b'{', b'"', 0xff, 0xfe, b'"', b':', b'1', b'}'], 400),
-        (json_ct, format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(), 400),
-        (json_ct, format!("{{\"name\": \"a\", \"metadata\": {}1{}}}", "{\"a\":".repeat(200), "}".repeat(200)).into_bytes(), 400),
-        (json_ct, b"{\"name\": \"a\", \"metadata\": {\"n\": 1e999999}}".to_vec(), 400),
+        (
+            json_ct,
+            vec![b'{', b'"', 0xff, 0xfe, b'"', b':', b'1', b'}'],
+            400,
+        ),
+        (
+            json_ct,
+            format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
+            400,
+        ),
+        (
+            json_ct,
+            format!(
+                "{{\"name\": \"a\", \"metadata\": {}1{}}}",
+                "{\"a\":".repeat(200),
+                "}".repeat(200)
+            )
+            .into_bytes(),
+            400,
+        ),
+        (
+            json_ct,
+            b"{\"name\": \"a\", \"metadata\": {\"n\": 1e999999}}".to_vec(),
+            400,
+        ),
         (None, b"{\"name\": \"a\"}".to_vec(), 415),
         (Some("text/plain"), b"{\"name\": \"a\"}".to_vec(), 415),
-        (Some("application/x-www-form-urlencoded"), b"name=a".to_vec(), 415),
-        (Some("multipart/form-data; boundary=x"), b"--x--".to_vec(), 415),
+        (
+            Some("application/x-www-form-urlencoded"),
+            b"name=a".to_vec(),
+            415,
+        ),
+        (
+            Some("multipart/form-data; boundary=x"),
+            b"--x--".to_vec(),
+            415,
+        ),
     ];
     for (ct, body, status) in cases {
         let r = raw(&app, ct, body.clone()).await;
-        assert_eq!(r.status, status, "{ct:?} {:?}: {}", String::from_utf8_lossy(&body[..body.len().min(40)]), r.body);
+        assert_eq!(
+            r.status,
+            status,
+            "{ct:?} {:?}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(40)]),
+            r.body
+        );
         assert!(r.body["detail"].is_string(), "{}", r.body);
     }
-    let ok = raw(&app, Some("application/json; charset=utf-8"), b"{\"name\": \"a\"}".to_vec()).await;
+    let ok = raw(
+        &app,
+        Some("application/json; charset=utf-8"),
+        b"{\"name\": \"a\"}".to_vec(),
+    )
+    .await;
     assert_eq!(ok.status, 201);
-    let (count, _) = app.store.list_work_orders(app.site.id, &Default::default(), 0, 10).await.unwrap();
+    let (count, _) = app
+        .store
+        .list_work_orders(app.site.id, &Default::default(), 0, 10)
+        .await
+        .unwrap();
     assert_eq!(count, 1, "only the valid request wrote");
 }
 
@@ -157,14 +272,26 @@ async fn oversized_bodies_get_413_json() {
     let big = json!({"name": "big", "metadata": {"blob": "x".repeat(3 * 1024 * 1024)}});
     let r = raw(&app, Some("application/json"), big.to_string().into_bytes()).await;
     assert_eq!(r.status, 413);
-    assert_eq!(r.body, json!({"detail": "Request body is too large: the limit is 2097152 bytes."}));
+    assert_eq!(
+        r.body,
+        json!({"detail": "Request body is too large: the limit is 2097152 bytes."})
+    );
     // Streamed in chunks without a Content-Length, it is cut at the limit all the same.
     let (status, body) = chunked_post(&app, 40, 100 * 1024).await;
     assert_eq!(status, 413, "{body}");
     assert!(body.contains("too large"), "{body}");
     // Just under the limit is fine.
     let fits = json!({"name": "fits", "metadata": {"blob": "x".repeat(2 * 1024 * 1024 - 100)}});
-    assert_eq!(raw(&app, Some("application/json"), fits.to_string().into_bytes()).await.status, 201);
+    assert_eq!(
+        raw(
+            &app,
+            Some("application/json"),
+            fits.to_string().into_bytes()
+        )
+        .await
+        .status,
+        201
+    );
 }
 
 /// Sends `chunks` chunks of `size` spaces with `Transfer-Encoding: chunked` over a raw socket
@@ -182,7 +309,9 @@ async fn chunked_post(app: &TestApp, chunks: usize, size: usize) -> (u16, String
     let chunk = vec![b' '; size];
     for _ in 0..chunks {
         // The server may answer and close before everything is sent.
-        if s.write_all(format!("{size:x}\r\n").as_bytes()).await.is_err()
+        if s.write_all(format!("{size:x}\r\n").as_bytes())
+            .await
+            .is_err()
             || s.write_all(&chunk).await.is_err()
             || s.write_all(b"\r\n").await.is_err()
         {
@@ -193,7 +322,11 @@ async fn chunked_post(app: &TestApp, chunks: usize, size: usize) -> (u16, String
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out).await;
     let text = String::from_utf8_lossy(&out).to_string();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     (status, body)
 }

@@ -70,7 +70,13 @@ impl TestApp {
         self.call_as(&self.key, method, path, body).await
     }
 
-    pub async fn call_as(&self, key: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
+    pub async fn call_as(
+        &self,
+        key: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = self
             .client
             .request(method, self.url(path))
@@ -83,7 +89,9 @@ impl TestApp {
     }
 
     pub async fn create(&self, body: Value) -> Value {
-        let r = self.call(Method::POST, "/v0.2/work-orders/", Some(body)).await;
+        let r = self
+            .call(Method::POST, "/v0.2/work-orders/", Some(body))
+            .await;
         assert_eq!(r.status, 201, "{}", r.body);
         r.body
     }
@@ -99,7 +107,11 @@ impl TestApp {
 
     /// A new user of `site` with `role`, and a key for it.
     pub async fn key_for(&self, site: &Site, role: Role) -> String {
-        let email = format!("{}-{}@example.com", role.as_str(), uuid::Uuid::new_v4().simple());
+        let email = format!(
+            "{}-{}@example.com",
+            role.as_str(),
+            uuid::Uuid::new_v4().simple()
+        );
         let user = create_user(self.store.as_ref(), site, &email, "Test", "User", role)
             .await
             .unwrap();

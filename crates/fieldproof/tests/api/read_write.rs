@@ -18,21 +18,47 @@ async fn retrieve_in_both_forms_and_include_inputs() {
         assert_eq!(r.status, 200, "{p}");
         assert_eq!(r.body, wo, "retrieve returns what create returned");
     }
-    let r = app.call(Method::GET, &format!("{}?include_inputs=false", path(&wo)), None).await;
+    let r = app
+        .call(
+            Method::GET,
+            &format!("{}?include_inputs=false", path(&wo)),
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200);
     assert!(r.body.get("inputs").is_none());
-    let r = app.call(Method::GET, &format!("{}?include_inputs=true", path(&wo)), None).await;
+    let r = app
+        .call(
+            Method::GET,
+            &format!("{}?include_inputs=true", path(&wo)),
+            None,
+        )
+        .await;
     assert_eq!(r.body["inputs"], json!([]));
-    let r = app.call(Method::GET, &format!("{}?include_inputs=maybe", path(&wo)), None).await;
+    let r = app
+        .call(
+            Method::GET,
+            &format!("{}?include_inputs=maybe", path(&wo)),
+            None,
+        )
+        .await;
     assert_eq!(r.status, 400);
-    assert_eq!(r.body, json!({"include_inputs": ["Must be true or false."]}));
+    assert_eq!(
+        r.body,
+        json!({"include_inputs": ["Must be true or false."]})
+    );
 }
 
 #[tokio::test]
 async fn unknown_ids_are_work_order_not_found_on_every_verb() {
     let app = spawn_app().await;
     let not_found = json!({"detail": "WorkOrder not found!"});
-    for id in ["7b0a0b8e-3f43-4d55-9d0e-6c0a4b9f2a11", "not-a-uuid", "1", "%00"] {
+    for id in [
+        "7b0a0b8e-3f43-4d55-9d0e-6c0a4b9f2a11",
+        "not-a-uuid",
+        "1",
+        "%00",
+    ] {
         for p in both_forms(&format!("/v0.2/work-orders/{id}/")) {
             for (method, body) in [
                 (Method::GET, None),
@@ -58,11 +84,23 @@ async fn update_replaces_given_fields_and_moves_update_date() {
         .await;
     for (i, p) in both_forms(&path(&wo)).into_iter().enumerate() {
         let r = app
-            .call(Method::PATCH, &p, Some(json!({"tags": [format!("c{i}")], "metadata": {"region": "South"}})))
+            .call(
+                Method::PATCH,
+                &p,
+                Some(json!({"tags": [format!("c{i}")], "metadata": {"region": "South"}})),
+            )
             .await;
         assert_eq!(r.status, 200, "{p}: {}", r.body);
-        assert_eq!(r.body["tags"], json!([format!("c{i}")]), "tags are replaced whole");
-        assert_eq!(r.body["metadata"], json!({"region": "South"}), "metadata is replaced whole");
+        assert_eq!(
+            r.body["tags"],
+            json!([format!("c{i}")]),
+            "tags are replaced whole"
+        );
+        assert_eq!(
+            r.body["metadata"],
+            json!({"region": "South"}),
+            "metadata is replaced whole"
+        );
         assert_eq!(r.body["name"], "u", "absent fields are kept");
         assert_eq!(r.body["field_engineer_name"], "John Doe");
         assert_eq!(r.body["create_date"], wo["create_date"]);
@@ -80,14 +118,24 @@ async fn update_replaces_given_fields_and_moves_update_date() {
     assert_eq!(r.body["name"], "renamed");
     assert_eq!(r.body["field_engineer_email"], "richard.roe@example.com");
     assert_eq!(r.body["field_engineer_name"], "Richard Roe");
-    assert_eq!(r.body["tasks"].as_array().unwrap().len(), 3, "types re-filter the tasks");
+    assert_eq!(
+        r.body["tasks"].as_array().unwrap().len(),
+        3,
+        "types re-filter the tasks"
+    );
     assert_eq!(r.body["types"][0]["name"], "installation");
     assert!(r.body["update_date"].as_str() > before["update_date"].as_str());
     // An empty update is still an update.
     let r2 = app.call(Method::PATCH, &path(&wo), Some(json!({}))).await;
     assert_eq!(r2.status, 200);
     assert!(r2.body["update_date"].as_str() > r.body["update_date"].as_str());
-    let r3 = app.call(Method::PATCH, &path(&wo), Some(json!({"field_engineer_email": null}))).await;
+    let r3 = app
+        .call(
+            Method::PATCH,
+            &path(&wo),
+            Some(json!({"field_engineer_email": null})),
+        )
+        .await;
     assert_eq!(r3.body["field_engineer_email"], Value::Null);
     assert_eq!(r3.body["field_engineer_name"], Value::Null);
     assert_eq!(r3.body["assigned_user_id"], Value::Null);
@@ -116,7 +164,9 @@ async fn update_errors_use_the_serialization_shape_and_change_nothing() {
         ),
     ];
     for (body, expected) in cases {
-        let r = app.call(Method::PATCH, &path(&wo), Some(body.clone())).await;
+        let r = app
+            .call(Method::PATCH, &path(&wo), Some(body.clone()))
+            .await;
         assert_eq!(r.status, 400, "{body}");
         assert_eq!(r.body, expected, "{body}");
     }
@@ -129,15 +179,26 @@ async fn delete_answers_204_then_404() {
     let app = spawn_app().await;
     for p in both_forms("/v0.2/work-orders/") {
         let wo = app.create(wo("d")).await;
-        let target = if p.ends_with('/') { path(&wo) } else { path(&wo).trim_end_matches('/').to_string() };
+        let target = if p.ends_with('/') {
+            path(&wo)
+        } else {
+            path(&wo).trim_end_matches('/').to_string()
+        };
         let r = app.call(Method::DELETE, &target, None).await;
         assert_eq!(r.status, 204);
         assert_eq!(r.body, Value::Null, "204 has an empty body");
         let again = app.call(Method::DELETE, &target, None).await;
-        assert_eq!((again.status, again.body), (404, json!({"detail": "WorkOrder not found!"})));
+        assert_eq!(
+            (again.status, again.body),
+            (404, json!({"detail": "WorkOrder not found!"}))
+        );
         let get = app.call(Method::GET, &target, None).await;
         assert_eq!(get.status, 404);
     }
-    let (count, _) = app.store.list_work_orders(app.site.id, &Default::default(), 0, 10).await.unwrap();
+    let (count, _) = app
+        .store
+        .list_work_orders(app.site.id, &Default::default(), 0, 10)
+        .await
+        .unwrap();
     assert_eq!(count, 0);
 }

@@ -13,8 +13,22 @@ async fn lists_and_retrieves_by_name_in_both_forms() {
         assert_eq!(r.status, 200);
         let groups = r.body.as_array().unwrap();
         let names: Vec<&str> = groups.iter().map(|g| g["name"].as_str().unwrap()).collect();
-        assert_eq!(names, ["equipment-before-intervention", "equipment-after-intervention"]);
-        for k in ["id", "name", "display_name", "description", "order", "input_examples", "tasks"] {
+        assert_eq!(
+            names,
+            [
+                "equipment-before-intervention",
+                "equipment-after-intervention"
+            ]
+        );
+        for k in [
+            "id",
+            "name",
+            "display_name",
+            "description",
+            "order",
+            "input_examples",
+            "tasks",
+        ] {
             assert!(groups[0].get(k).is_some(), "{k}");
         }
     }
@@ -30,7 +44,10 @@ async fn lists_and_retrieves_by_name_in_both_forms() {
         assert_eq!(count["type"], "Number");
         assert_eq!(count["only_for_dashboard"], false);
         assert_eq!(count["conformity_status"], true);
-        assert_eq!(count["conform_when"]["description"], "the value is at most 0");
+        assert_eq!(
+            count["conform_when"]["description"],
+            "the value is at most 0"
+        );
     }
     for p in both_forms("/v0.2/task-groups/nope/") {
         let r = app.call(Method::GET, &p, None).await;
@@ -42,5 +59,11 @@ async fn lists_and_retrieves_by_name_in_both_forms() {
 async fn task_groups_need_a_key() {
     let app = spawn_app().await;
     let r = send(app.client.get(app.url("/v0.2/task-groups/"))).await;
-    assert_eq!((r.status, r.body), (401, json!({"detail": "Authentication credentials not provided."})));
+    assert_eq!(
+        (r.status, r.body),
+        (
+            401,
+            json!({"detail": "Authentication credentials not provided."})
+        )
+    );
 }
