@@ -13,6 +13,7 @@ pub mod metadata;
 pub mod names;
 pub mod role;
 pub mod score;
+pub mod state;
 pub mod work_order;
 
 pub use errors::FieldErrors;

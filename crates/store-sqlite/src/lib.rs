@@ -5,6 +5,7 @@
 //! commits in groups (`writer`); reads use a pool of read-only connections (`readers`).
 #![forbid(unsafe_code)]
 
+mod analyses;
 mod apps;
 mod migrations;
 mod people;
@@ -303,6 +304,66 @@ impl Store for SqliteStore {
     async fn task_states(&self, site_id: Uuid, work_order_id: Uuid) -> StoreResult<TaskStates> {
         self.readers
             .read(move |c| work_orders::task_states(c, site_id, work_order_id))
+            .await
+    }
+
+    async fn record_analysis(
+        &self,
+        input: InputRow,
+        analysis: AnalysisRow,
+        version: Arc<AppVersion>,
+    ) -> StoreResult<(WorkOrderRow, TaskStates)> {
+        self.writer
+            .write(move |c| analyses::record(c, input, analysis, &version))
+            .await
+    }
+
+    async fn list_inputs(&self, site_id: Uuid, work_order_id: Uuid) -> StoreResult<Vec<InputRow>> {
+        self.readers
+            .read(move |c| analyses::list_inputs(c, site_id, work_order_id))
+            .await
+    }
+
+    async fn get_analysis(&self, site_id: Uuid, id: Uuid) -> StoreResult<Option<AnalysisRow>> {
+        self.readers
+            .read(move |c| analyses::get_analysis(c, site_id, id))
+            .await
+    }
+
+    async fn correct_task(
+        &self,
+        site_id: Uuid,
+        work_order_id: Uuid,
+        task_name: &str,
+        corrected: Option<serde_json::Value>,
+        now: i64,
+        version: Arc<AppVersion>,
+    ) -> StoreResult<(WorkOrderRow, TaskStates)> {
+        let task_name = task_name.to_string();
+        self.writer
+            .write(move |c| {
+                analyses::correct(
+                    c,
+                    site_id,
+                    work_order_id,
+                    &task_name,
+                    corrected,
+                    now,
+                    &version,
+                )
+            })
+            .await
+    }
+
+    async fn set_reviewed(
+        &self,
+        site_id: Uuid,
+        work_order_id: Uuid,
+        reviewed: bool,
+        now: i64,
+    ) -> StoreResult<WorkOrderRow> {
+        self.writer
+            .write(move |c| analyses::set_reviewed(c, site_id, work_order_id, reviewed, now))
             .await
     }
 

@@ -3,8 +3,14 @@
 use rusqlite::Connection;
 
 /// `(version, name, sql)`. Append only: an applied migration is never edited.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "analyses",
+        include_str!("../migrations/0002_analyses.sql"),
+    ),
+];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.execute_batch(

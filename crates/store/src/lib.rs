@@ -37,6 +37,10 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+fn unsupported(what: &str) -> StoreError {
+    StoreError::Backend(format!("{what} is not implemented by this storage engine"))
+}
+
 /// The storage of every site's data. Implementations must make each write durable before it
 /// returns `Ok`: the API acknowledges a request only after that.
 #[async_trait]
@@ -116,6 +120,59 @@ pub trait Store: Send + Sync + 'static {
         site_id: Uuid,
         work_order_ids: &[Uuid],
     ) -> StoreResult<HashMap<Uuid, TaskStates>>;
+    // Analyses, inputs, corrections and reviews. Engines implement all of them; the defaults
+    // only let an engine compile while it is being written, and are caught by the conformance
+    // suite.
+
+    /// Stores an input and its analysis and folds the analysed values into the task states of
+    /// the work order (tasks of the analysed group that are active and computed by a model), then
+    /// moves `first_analysis_id`/`latest_analysis_id`, `update_date` and the progress score, all
+    /// in one transaction. `NotFound` when the site has no such work order.
+    async fn record_analysis(
+        &self,
+        input: InputRow,
+        analysis: AnalysisRow,
+        version: Arc<AppVersion>,
+    ) -> StoreResult<(WorkOrderRow, TaskStates)> {
+        let _ = (input, analysis, version);
+        Err(unsupported("record_analysis"))
+    }
+    /// The inputs of a work order, oldest first.
+    async fn list_inputs(&self, site_id: Uuid, work_order_id: Uuid) -> StoreResult<Vec<InputRow>> {
+        let _ = (site_id, work_order_id);
+        Err(unsupported("list_inputs"))
+    }
+    /// An analysis of this site by id.
+    async fn get_analysis(&self, site_id: Uuid, id: Uuid) -> StoreResult<Option<AnalysisRow>> {
+        let _ = (site_id, id);
+        Err(unsupported("get_analysis"))
+    }
+    /// Sets (or with `None` removes) the correction of a task and recomputes the progress score.
+    /// `NotFound` when the site has no such work order.
+    async fn correct_task(
+        &self,
+        site_id: Uuid,
+        work_order_id: Uuid,
+        task_name: &str,
+        corrected: Option<serde_json::Value>,
+        now: i64,
+        version: Arc<AppVersion>,
+    ) -> StoreResult<(WorkOrderRow, TaskStates)> {
+        let _ = (site_id, work_order_id, task_name, corrected, now, version);
+        Err(unsupported("correct_task"))
+    }
+    /// Marks a work order reviewed now (or not reviewed). `NotFound` when absent.
+    async fn set_reviewed(
+        &self,
+        site_id: Uuid,
+        work_order_id: Uuid,
+        reviewed: bool,
+        now: i64,
+    ) -> StoreResult<WorkOrderRow> {
+        let _ = (site_id, work_order_id, reviewed, now);
+        Err(unsupported("set_reviewed"))
+    }
+
     /// The record stored under an `Idempotency-Key` of this site, if any.
     async fn idempotency_record(
         &self,

@@ -160,3 +160,49 @@ pub enum CreateOutcome {
 }
 
 pub type TaskStates = HashMap<String, TaskState>;
+
+/// One photo or PDF received for analysis, as stored (the file itself is in the blob store).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputRow {
+    pub id: Uuid,
+    pub site_id: Uuid,
+    pub work_order_id: Uuid,
+    pub task_group_name: String,
+    /// `image` or `pdf`.
+    pub kind: String,
+    pub content_type: String,
+    /// Where the file is in the blob store.
+    pub blob_key: String,
+    pub size: u64,
+    pub sha256: String,
+    /// 64-bit perceptual hash of the photo, for the duplicate check.
+    pub phash: Option<u64>,
+    /// `analysis_ok`, `analysis_ko` or `conformity_error`.
+    pub status: String,
+    pub conformity_messages: Vec<String>,
+    /// The analysis this input was received with.
+    pub analysis_id: Uuid,
+    pub create_date: i64,
+}
+
+/// One analysis: who ran what, with which version and models, and what came out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalysisRow {
+    pub id: Uuid,
+    pub site_id: Uuid,
+    pub work_order_id: Uuid,
+    pub input_id: Uuid,
+    pub task_group_name: String,
+    pub app_version_id: Uuid,
+    pub user_id: Uuid,
+    pub status: String,
+    pub conformity_messages: Vec<String>,
+    /// Task name → analysed value (`null`: the model could not decide). Empty when data
+    /// conformity failed.
+    pub values: Map<String, Value>,
+    /// Measures and raw outputs kept for audit (sharpness, brightness, similarities, ...).
+    pub details: Value,
+    /// Model name → sha256 of the file that produced the values.
+    pub model_hashes: Map<String, Value>,
+    pub create_date: i64,
+}

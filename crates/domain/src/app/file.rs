@@ -116,6 +116,21 @@ pub struct TaskEntry {
     pub values: Vec<String>,
     #[serde(default)]
     pub conform: ConformEntry,
+    /// How the value is computed from a photo.
+    pub computed_by: Option<BindingEntry>,
+}
+
+/// `computed_by = { model = "...", output = "...", rule = "...", ... }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindingEntry {
+    pub model: String,
+    pub output: String,
+    pub rule: String,
+    pub class: Option<usize>,
+    pub threshold: Option<f64>,
+    pub classes: Option<Vec<String>>,
+    pub min_confidence: Option<f64>,
 }
 
 fn yes() -> bool {

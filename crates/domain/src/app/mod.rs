@@ -10,6 +10,6 @@ mod version;
 pub use file::ApplicationFile;
 pub use validate::{parse_and_validate, AppFileError};
 pub use version::{
-    AppVersion, BlurCheck, ConformRule, ConformityChecks, DuplicateCheck, ExamplePhoto,
-    ExposureCheck, ResolutionCheck, Task, TaskGroup, TaskType, WorkOrderType,
+    AppVersion, Binding, BindingRule, BlurCheck, ConformRule, ConformityChecks, DuplicateCheck,
+    ExamplePhoto, ExposureCheck, ResolutionCheck, Task, TaskGroup, TaskType, WorkOrderType,
 };

@@ -6,7 +6,7 @@ use std::fmt;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::file::{ApplicationFile, ConformEntry, TaskEntry};
+use super::file::{ApplicationFile, BindingEntry, ConformEntry, TaskEntry};
 use super::version::*;
 use crate::metadata::{MetadataField, MetadataType};
 use crate::names::check_slug;
@@ -157,7 +157,7 @@ fn build_task_groups(file: &ApplicationFile, errors: &mut Errors) -> Vec<TaskGro
             }
         }
         let checks = build_checks(g, &at, errors);
-        let examples = g
+        let examples: Vec<ExamplePhoto> = g
             .examples
             .iter()
             .enumerate()
@@ -187,6 +187,32 @@ fn build_task_groups(file: &ApplicationFile, errors: &mut Errors) -> Vec<TaskGro
                 }
             })
             .collect();
+        for (ti, task) in tasks.iter().enumerate() {
+            let Some(b) = &task.binding else { continue };
+            if b.rule != BindingRule::NearestExample {
+                continue;
+            }
+            let labelled: Vec<&Value> = examples
+                .iter()
+                .filter_map(|e: &ExamplePhoto| e.values.get(&task.name))
+                .collect();
+            let distinct = labelled.iter().fold(Vec::<&Value>::new(), |mut acc, v| {
+                if !acc.contains(v) {
+                    acc.push(v);
+                }
+                acc
+            });
+            if distinct.len() < 2 {
+                errors.add(
+                    format!("{at}.tasks[{ti}].computed_by"),
+                    format!(
+                        "nearest_example needs example photos of this group labelled with at least two different values of {:?}; found {}",
+                        task.name,
+                        distinct.len()
+                    ),
+                );
+            }
+        }
         groups.push(TaskGroup {
             id: Uuid::new_v4(),
             name: g.name.clone(),
@@ -264,6 +290,10 @@ fn build_task(t: &TaskEntry, at: &str, errors: &mut Errors) -> Option<Task> {
         &format!("{at}.conform"),
         errors,
     )?;
+    let binding = t
+        .computed_by
+        .as_ref()
+        .and_then(|b| build_binding(kind, b, &t.values, &format!("{at}.computed_by"), errors));
     Some(Task {
         id: Uuid::new_v4(),
         name: t.name.clone(),
@@ -273,6 +303,118 @@ fn build_task(t: &TaskEntry, at: &str, errors: &mut Errors) -> Option<Task> {
         only_for_dashboard: t.only_for_dashboard,
         values: t.values.clone(),
         conform,
+        binding,
+    })
+}
+
+fn build_binding(
+    kind: TaskType,
+    b: &BindingEntry,
+    values: &[String],
+    at: &str,
+    errors: &mut Errors,
+) -> Option<Binding> {
+    if b.model.trim().is_empty() || b.output.trim().is_empty() {
+        errors.add(
+            at,
+            "name the model and its output: { model = \"...\", output = \"...\", rule = \"...\" }",
+        );
+        return None;
+    }
+    let mut unused = |key: &str, present: bool| {
+        if present {
+            errors.add(
+                format!("{at}.{key}"),
+                format!("{key} does not apply to rule {:?}", b.rule),
+            );
+        }
+    };
+    let rule = match b.rule.as_str() {
+        "nearest_example" => {
+            unused("class", b.class.is_some());
+            unused("threshold", b.threshold.is_some());
+            unused("classes", b.classes.is_some());
+            unused("min_confidence", b.min_confidence.is_some());
+            BindingRule::NearestExample
+        }
+        "class_probability" => {
+            unused("classes", b.classes.is_some());
+            unused("min_confidence", b.min_confidence.is_some());
+            let threshold = b.threshold.unwrap_or(0.5);
+            if !(0.0..=1.0).contains(&threshold) {
+                errors.add(format!("{at}.threshold"), "a probability from 0 to 1");
+            }
+            let Some(class) = b.class else {
+                errors.add(
+                    format!("{at}.class"),
+                    "class_probability needs the class index (class = 409)",
+                );
+                return None;
+            };
+            BindingRule::ClassProbability { class, threshold }
+        }
+        "count" | "regression" => {
+            unused("class", b.class.is_some());
+            unused("threshold", b.threshold.is_some());
+            unused("classes", b.classes.is_some());
+            unused("min_confidence", b.min_confidence.is_some());
+            if b.rule == "count" {
+                BindingRule::Count
+            } else {
+                BindingRule::Regression
+            }
+        }
+        "top_class" => {
+            unused("class", b.class.is_some());
+            unused("threshold", b.threshold.is_some());
+            let classes = b.classes.clone().unwrap_or_else(|| values.to_vec());
+            for c in classes.iter().filter(|c| !values.contains(c)) {
+                errors.add(
+                    format!("{at}.classes"),
+                    format!("{c:?} is not one of the task's values"),
+                );
+            }
+            let min_confidence = b.min_confidence.unwrap_or(0.5);
+            if !(0.0..=1.0).contains(&min_confidence) {
+                errors.add(format!("{at}.min_confidence"), "a probability from 0 to 1");
+            }
+            BindingRule::TopClass {
+                classes,
+                min_confidence,
+            }
+        }
+        other => {
+            errors.add(
+                format!("{at}.rule"),
+                format!("unknown rule {other:?}; expected nearest_example, class_probability, count, regression or top_class"),
+            );
+            return None;
+        }
+    };
+    let fits = matches!(
+        (kind, &rule),
+        (
+            TaskType::Boolean,
+            BindingRule::NearestExample | BindingRule::ClassProbability { .. }
+        ) | (
+            TaskType::Number,
+            BindingRule::Count | BindingRule::Regression
+        ) | (
+            TaskType::Enum,
+            BindingRule::TopClass { .. } | BindingRule::NearestExample
+        ) | (TaskType::Text, BindingRule::NearestExample)
+    );
+    if !fits {
+        errors.add(
+            format!("{at}.rule"),
+            format!("rule {:?} cannot compute a {} value", b.rule, kind.as_str()),
+        );
+        return None;
+    }
+    Some(Binding {
+        model: b.model.clone(),
+        output: b.output.clone(),
+        rule,
     })
 }
 

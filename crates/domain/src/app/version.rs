@@ -120,6 +120,49 @@ pub struct Task {
     /// The allowed values of an `Enum` task; empty for other types.
     pub values: Vec<String>,
     pub conform: ConformRule,
+    /// How the value is computed from a photo; `None`: only a correction sets it.
+    #[serde(default)]
+    pub binding: Option<Binding>,
+}
+
+/// A task's value from a model output: which model, which of its outputs, and the rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Binding {
+    pub model: String,
+    pub output: String,
+    pub rule: BindingRule,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum BindingRule {
+    /// The value of the most similar labelled example photo of the task group, in the output's
+    /// embedding space (Boolean, Text, Enum).
+    NearestExample,
+    /// Boolean: the probability of class `class` (softmax of the output) reaches `threshold`.
+    ClassProbability { class: usize, threshold: f64 },
+    /// Number: the output rounded to a whole count, at least 0.
+    Count,
+    /// Number: the output as it is.
+    Regression,
+    /// Enum: the value at the index of the most probable class, when its probability reaches
+    /// `min_confidence`; else the value is "uncertain" (no value).
+    TopClass {
+        classes: Vec<String>,
+        min_confidence: f64,
+    },
+}
+
+impl BindingRule {
+    pub fn name(&self) -> &'static str {
+        match self {
+            BindingRule::NearestExample => "nearest_example",
+            BindingRule::ClassProbability { .. } => "class_probability",
+            BindingRule::Count => "count",
+            BindingRule::Regression => "regression",
+            BindingRule::TopClass { .. } => "top_class",
+        }
+    }
 }
 
 /// Which values of a task are conform. Built by validation so that it always fits the task type.
@@ -137,6 +180,37 @@ pub enum ConformRule {
 }
 
 impl ConformRule {
+    /// How a value is judged, in words for people.
+    pub fn describe(&self) -> String {
+        match self {
+            ConformRule::Equals { value } => format!("the value is {value}"),
+            ConformRule::Range {
+                min: Some(a),
+                max: Some(b),
+            } if a == b => format!("the value is {a}"),
+            ConformRule::Range {
+                min: Some(a),
+                max: Some(b),
+            } => {
+                format!("the value is between {a} and {b}")
+            }
+            ConformRule::Range {
+                min: Some(a),
+                max: None,
+            } => format!("the value is at least {a}"),
+            ConformRule::Range {
+                min: None,
+                max: Some(b),
+            } => format!("the value is at most {b}"),
+            ConformRule::Range {
+                min: None,
+                max: None,
+            } => "the value is a number".to_string(),
+            ConformRule::OneOf { values } => format!("the value is one of {}", values.join(", ")),
+            ConformRule::NotEmpty => "the value is not empty".to_string(),
+        }
+    }
+
     /// Whether `value` (already of the task's type) is conform.
     pub fn judge(&self, value: &Value) -> bool {
         match (self, value) {
