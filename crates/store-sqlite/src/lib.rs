@@ -112,14 +112,20 @@ pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-/// Maps a unique-constraint violation to a `Conflict` with a message for the user, anything else
-/// to `Backend`.
+/// Maps a unique-constraint violation to a `Conflict` with a message for the user, a foreign-key
+/// violation (the site or user referred to does not exist) to `NotFound`, anything else to
+/// `Backend`. Both are "constraint violations" to SQLite; only the extended code tells them apart.
 pub(crate) fn conflict_or_backend(
     e: rusqlite::Error,
     message: impl FnOnce() -> String,
 ) -> StoreError {
-    match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict(message()),
+    match e.sqlite_error() {
+        Some(f) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+            StoreError::NotFound
+        }
+        Some(f) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+            StoreError::Conflict(message())
+        }
         _ => backend(e),
     }
 }
@@ -159,7 +165,9 @@ impl Store for SqliteStore {
         self.readers.read(move |c| sites::find(c, &key)).await
     }
 
-    async fn create_user(&self, user: User) -> StoreResult<User> {
+    async fn create_user(&self, mut user: User) -> StoreResult<User> {
+        // Stored lower-cased; return what is stored, not what was given.
+        user.email = user.email.to_lowercase();
         self.writer
             .write(move |c| people::insert_user(c, &user).map(|_| user))
             .await
