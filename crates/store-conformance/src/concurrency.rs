@@ -3,10 +3,11 @@
 //!
 //! The writes are spawned as tokio tasks, so on a multi-threaded runtime they really overlap.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap};
 
 use fieldproof_domain::role::Role;
 use fieldproof_store::*;
+use serde_json::json;
 use tokio::task::JoinSet;
 
 use crate::fixtures::*;
@@ -149,21 +150,75 @@ pub async fn updates(cx: Ctx) {
                 .await
         });
     }
-    let mut dates = HashSet::new();
+    // Offsets from the creation's update_date, sorted, so a failure reads easily.
+    let mut dates = BTreeSet::new();
     while let Some(joined) = tasks.join_next().await {
         let row = ok(
             joined.expect("an update task panicked"),
             "concurrent update_work_order",
         );
-        dates.insert(row.update_date);
+        dates.insert(row.update_date - wo.update_date);
     }
-    let want: HashSet<i64> = (1..=UPDATES).map(|n| wo.update_date + n).collect();
+    let want: BTreeSet<i64> = (1..=UPDATES).collect();
     assert_eq!(
         dates, want,
         "each concurrent update saw the one before it (update_date +1 each)"
     );
     let last = ok(cx.store.get_work_order(a.id, wo.id).await, "get_work_order").expect("present");
     assert_eq!(last.update_date, wo.update_date + UPDATES);
+}
+
+pub async fn analyses(cx: Ctx) {
+    let (a, va) = site_with_app(&cx.store, "site-a").await;
+    let wo = work_order(&a, &va, "busy", T0 + 100);
+    create(&cx.store, &wo).await;
+    const ANALYSES: i64 = 20;
+    let mut tasks = JoinSet::new();
+    for i in 0..ANALYSES {
+        let (store, version) = (cx.store.clone(), va.clone());
+        // All at the creation time: each must see the one before to move update_date by one.
+        let (input, analysis) =
+            crate::analyses::photo(&wo, "after", json!({ "after_damage": i }), wo.create_date);
+        tasks.spawn(async move {
+            let id = analysis.id;
+            (id, i, store.record_analysis(input, analysis, version).await)
+        });
+    }
+    let mut by_date = HashMap::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (id, i, result) = joined.expect("an analysis task panicked");
+        let (row, _) = ok(result, "concurrent record_analysis");
+        by_date.insert(row.update_date, (id, i));
+    }
+    let dates: BTreeSet<i64> = by_date.keys().map(|d| d - wo.update_date).collect();
+    let want: BTreeSet<i64> = (1..=ANALYSES).collect();
+    assert_eq!(
+        dates, want,
+        "each concurrent analysis folded after the one before it"
+    );
+    let (first, _) = by_date[&(wo.update_date + 1)];
+    let (last, last_value) = by_date[&(wo.update_date + ANALYSES)];
+    let stored = ok(cx.store.get_work_order(a.id, wo.id).await, "get_work_order").expect("present");
+    assert_eq!(
+        stored.first_analysis_id,
+        Some(first),
+        "the first analysis committed stays first"
+    );
+    assert_eq!(
+        stored.latest_analysis_id,
+        Some(last),
+        "the last analysis committed is the latest"
+    );
+    let states = ok(cx.store.task_states(a.id, wo.id).await, "task_states");
+    assert_eq!(
+        states
+            .get("after_damage")
+            .and_then(|s| s.analyzed_value.clone()),
+        Some(json!(last_value)),
+        "the state holds the last analysis's value"
+    );
+    let inputs = ok(cx.store.list_inputs(a.id, wo.id).await, "list_inputs");
+    assert_eq!(inputs.len(), ANALYSES as usize, "every input is kept");
 }
 
 pub async fn publishes(cx: Ctx) {
@@ -179,7 +234,7 @@ pub async fn publishes(cx: Ctx) {
                 .await
         });
     }
-    let mut numbers = HashSet::new();
+    let mut numbers = BTreeSet::new();
     while let Some(joined) = tasks.join_next().await {
         let v = ok(
             joined.expect("a publish task panicked"),

@@ -60,8 +60,9 @@ pub fn key(user: &User, create_date: i64) -> ApiKey {
     }
 }
 
-/// A valid application version named `name`, with fresh ids: two task groups of counted tasks and
-/// two work-order types, like a small real application.
+/// A valid application version named `name`, with fresh ids: two task groups of counted tasks
+/// (three computed by models, one set only by corrections) and two work-order types, like a small
+/// real application.
 pub fn app(name: &str) -> AppVersion {
     let text = format!(
         r#"
@@ -83,6 +84,7 @@ name = "before_ok"
 label = "Is it the equipment before?"
 type = "Boolean"
 conform = {{ equals = true }}
+computed_by = {{ model = "classifier", output = "logits", rule = "class_probability", class = 1 }}
 
 [[task_groups]]
 name = "after"
@@ -94,12 +96,21 @@ name = "after_ok"
 label = "Is it the equipment after?"
 type = "Boolean"
 conform = {{ equals = true }}
+computed_by = {{ model = "classifier", output = "logits", rule = "class_probability", class = 2 }}
 
 [[task_groups.tasks]]
 name = "after_damage"
 label = "Number of degradations"
 type = "Number"
 conform = {{ max = 0 }}
+computed_by = {{ model = "detector", output = "boxes", rule = "count" }}
+
+# Set by a reviewer only: analyses leave it alone.
+[[task_groups.tasks]]
+name = "after_signed"
+label = "Did the customer sign?"
+type = "Boolean"
+conform = {{ equals = true }}
 
 [[work_order_types]]
 name = "install"

@@ -11,6 +11,7 @@
 //! fails, then fails with the list of checks that did, so one engine bug does not hide another.
 #![forbid(unsafe_code)]
 
+mod analyses;
 mod apps;
 mod concurrency;
 mod fixtures;
@@ -80,6 +81,7 @@ const CHECKS: &[(&str, Check)] = &[
     ("list_follows_writes", |cx| {
         Box::pin(list::follows_writes(cx))
     }),
+    ("analyses", |cx| Box::pin(analyses::fold(cx))),
     ("cross_site_isolation", |cx| Box::pin(isolation::check(cx))),
     ("concurrent_creates", |cx| {
         Box::pin(concurrency::creates(cx))
@@ -89,6 +91,9 @@ const CHECKS: &[(&str, Check)] = &[
     }),
     ("concurrent_updates", |cx| {
         Box::pin(concurrency::updates(cx))
+    }),
+    ("concurrent_analyses", |cx| {
+        Box::pin(concurrency::analyses(cx))
     }),
     ("concurrent_publishes", |cx| {
         Box::pin(concurrency::publishes(cx))

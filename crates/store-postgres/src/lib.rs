@@ -12,6 +12,7 @@
 //! see `pool` for why there is no pool crate.
 #![forbid(unsafe_code)]
 
+mod analyses;
 mod apps;
 mod error;
 mod list;
@@ -101,7 +102,8 @@ impl PostgresStore {
     }
 }
 
-/// `user@host:port/database` of a parsed URL, with libpq's defaults where it says nothing.
+/// `user@host:port/database` of a parsed URL, never the password; PostgreSQL's defaults where
+/// the URL says nothing (port 5432, the database named like the user).
 fn describe_target(config: &Config) -> String {
     let host = match config.get_hosts().first() {
         Some(Host::Tcp(h)) => h.clone(),
@@ -110,9 +112,12 @@ fn describe_target(config: &Config) -> String {
         None => "localhost".to_string(),
     };
     let port = config.get_ports().first().copied().unwrap_or(5432);
-    let user = config.get_user().unwrap_or("(no user)");
-    let database = config.get_dbname().unwrap_or(user);
-    format!("{user}@{host}:{port}/{database}")
+    let user = config.get_user();
+    let database = config.get_dbname().or(user).unwrap_or("(default database)");
+    match user {
+        Some(user) => format!("{user}@{host}:{port}/{database}"),
+        None => format!("{host}:{port}/{database}"),
+    }
 }
 
 /// Runs `$body` with `$db` bound to a [`pool::Db`] on a pooled connection, outside any explicit
@@ -140,6 +145,7 @@ macro_rules! in_transaction {
             .start()
             .await
             .map_err(backend)?;
+        #[allow(unused_braces)] // rustfmt wraps a long `|db| ...` body in braces
         let result = {
             let mut $db = pool::Db {
                 client: &tx,
@@ -350,6 +356,77 @@ impl Store for PostgresStore {
         .await)
     }
 
+    async fn record_analysis(
+        &self,
+        input: InputRow,
+        analysis: AnalysisRow,
+        version: Arc<AppVersion>,
+    ) -> StoreResult<(WorkOrderRow, TaskStates)> {
+        in_transaction!(
+            self,
+            IsolationLevel::ReadCommitted,
+            read_only = false,
+            |db| { analyses::record(&mut db, input, analysis, &version).await }
+        )
+    }
+
+    async fn list_inputs(&self, site_id: Uuid, work_order_id: Uuid) -> StoreResult<Vec<InputRow>> {
+        with_db!(self, |db| analyses::list_inputs(
+            &mut db,
+            site_id,
+            work_order_id
+        )
+        .await)
+    }
+
+    async fn get_analysis(&self, site_id: Uuid, id: Uuid) -> StoreResult<Option<AnalysisRow>> {
+        with_db!(self, |db| analyses::get_analysis(&mut db, site_id, id)
+            .await)
+    }
+
+    async fn correct_task(
+        &self,
+        site_id: Uuid,
+        work_order_id: Uuid,
+        task_name: &str,
+        corrected: Option<serde_json::Value>,
+        now: i64,
+        version: Arc<AppVersion>,
+    ) -> StoreResult<(WorkOrderRow, TaskStates)> {
+        in_transaction!(
+            self,
+            IsolationLevel::ReadCommitted,
+            read_only = false,
+            |db| {
+                analyses::correct(
+                    &mut db,
+                    site_id,
+                    work_order_id,
+                    task_name,
+                    corrected,
+                    now,
+                    &version,
+                )
+                .await
+            }
+        )
+    }
+
+    async fn set_reviewed(
+        &self,
+        site_id: Uuid,
+        work_order_id: Uuid,
+        reviewed: bool,
+        now: i64,
+    ) -> StoreResult<WorkOrderRow> {
+        in_transaction!(
+            self,
+            IsolationLevel::ReadCommitted,
+            read_only = false,
+            |db| { analyses::set_reviewed(&mut db, site_id, work_order_id, reviewed, now).await }
+        )
+    }
+
     async fn task_states_of(
         &self,
         site_id: Uuid,
@@ -372,5 +449,31 @@ impl Store for PostgresStore {
             &mut db, site_id, key
         )
         .await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_target_names_user_host_port_and_database_but_not_the_password() {
+        let cases = [
+            (
+                "postgres://ann:s3cret@db.local:5433/fieldproof",
+                "ann@db.local:5433/fieldproof",
+            ),
+            ("postgres://ann@127.0.0.1/test", "ann@127.0.0.1:5432/test"),
+            ("postgres://ann:s3cret@db.local", "ann@db.local:5432/ann"),
+            (
+                "host=/run/postgresql user=ann password=s3cret",
+                "ann@/run/postgresql:5432/ann",
+            ),
+            ("postgres://db.local/x", "db.local:5432/x"),
+        ];
+        for (url, want) in cases {
+            let config: Config = url.parse().expect("a valid URL");
+            assert_eq!(describe_target(&config), want, "for {url}");
+        }
     }
 }

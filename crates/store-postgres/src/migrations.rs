@@ -12,8 +12,14 @@ use tokio_postgres::Client;
 use crate::error::backend;
 
 /// `(version, name, sql)`. Append only: an applied migration is never edited.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "analyses",
+        include_str!("../migrations/0002_analyses.sql"),
+    ),
+];
 
 /// The advisory lock key of migrations (advisory locks are per database): "fprfmigr" in ASCII.
 const LOCK_KEY: i64 = 0x6670_7266_6d69_6772;

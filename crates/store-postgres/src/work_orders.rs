@@ -156,15 +156,14 @@ pub async fn get(
     row.as_ref().map(from_row).transpose()
 }
 
-/// Applies `changes` in the caller's transaction. The row is locked first, so concurrent updates
-/// of one work order run one after the other, each seeing the one before (`update_date` grows by
-/// at least a microsecond each time).
-pub async fn update(
+/// The work order, locked until the caller's transaction ends: concurrent writes to one work
+/// order (updates, analyses, corrections, reviews) run one after the other, each seeing the one
+/// before (`update_date` grows by at least a microsecond each time). `NotFound` when the site has
+/// no such work order.
+pub async fn lock(
     db: &mut Db<'_, Transaction<'_>>,
     site_id: Uuid,
     id: Uuid,
-    changes: WorkOrderChanges,
-    version: &AppVersion,
 ) -> StoreResult<WorkOrderRow> {
     let row = db
         .query_opt(
@@ -173,7 +172,18 @@ pub async fn update(
         )
         .await
         .map_err(backend)?;
-    let mut wo = from_row(&row.ok_or(StoreError::NotFound)?)?;
+    from_row(&row.ok_or(StoreError::NotFound)?)
+}
+
+/// Applies `changes` to the locked work order in the caller's transaction.
+pub async fn update(
+    db: &mut Db<'_, Transaction<'_>>,
+    site_id: Uuid,
+    id: Uuid,
+    changes: WorkOrderChanges,
+    version: &AppVersion,
+) -> StoreResult<WorkOrderRow> {
+    let mut wo = lock(db, site_id, id).await?;
     if let Some(v) = changes.name {
         wo.name = v;
     }
@@ -316,4 +326,25 @@ pub async fn idempotency_record(
         body: r.try_get(2).map_err(bad)?,
         create_date: r.try_get(3).map_err(bad)?,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::term;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Terms of different (kind, key, value) never collide, whatever the parts contain
+        /// (quotes, commas, brackets, NUL): otherwise a filter could find a work order under a
+        /// tag it does not have.
+        #[test]
+        fn terms_are_distinct_for_distinct_parts(
+            a in ("[tym]", "\\PC{0,6}|[\",\\[\\]\\\\\u{0}]{0,4}", "\\PC{0,6}|[\",\\[\\]\\\\\u{0}]{0,4}"),
+            b in ("[tym]", "\\PC{0,6}|[\",\\[\\]\\\\\u{0}]{0,4}", "\\PC{0,6}|[\",\\[\\]\\\\\u{0}]{0,4}"),
+        ) {
+            let (ta, tb) = (term(&a.0, &a.1, &a.2), term(&b.0, &b.1, &b.2));
+            prop_assert_eq!(ta == tb, a == b);
+            prop_assert!(!ta.contains('\u{0}'), "PostgreSQL text cannot hold NUL");
+        }
+    }
 }
