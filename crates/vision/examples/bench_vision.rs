@@ -1,0 +1,134 @@
+//! Prints how long decoding, the conformity checks and the models take on a generated
+//! ~1 MB JPEG (p50 and p99 over N runs). Run in release mode:
+//!
+//! ```sh
+//! cargo run --release -p fieldproof-vision --example bench_vision -- [RUNS] [MANIFEST]
+//! ```
+//!
+//! MANIFEST defaults to `models/manifest.toml`; without it the model figures are skipped.
+
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use fieldproof_vision::checks::{judge, measure, ChecksConfig};
+use fieldproof_vision::{decode, Limits, ModelSet, RgbImage};
+use image::codecs::jpeg::JpegEncoder;
+use image::{ExtendedColorType, ImageEncoder, Rgb};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let runs: usize = args
+        .next()
+        .map(|a| a.parse().expect("RUNS is a number"))
+        .unwrap_or(30);
+    let manifest = args.next().map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/manifest.toml")
+    });
+
+    let bytes = one_megabyte_jpeg();
+    let limits = Limits::default();
+    let image = decode(&bytes, &limits).expect("the generated JPEG decodes");
+    println!(
+        "photo: {}x{} JPEG, {} bytes; {runs} runs",
+        image.width(),
+        image.height(),
+        bytes.len()
+    );
+
+    report("decode", runs, || {
+        decode(&bytes, &limits).unwrap();
+    });
+    let config = ChecksConfig::recommended();
+    report("checks (measure + judge)", runs, || {
+        let m = measure(&image);
+        judge(&m, &config, &[m.hash ^ 0xFFFF]);
+    });
+
+    if !manifest.is_file() {
+        println!("models: {} not found, skipped", manifest.display());
+        return;
+    }
+    let started = Instant::now();
+    let set = ModelSet::load(&manifest).expect("the models load");
+    println!(
+        "models: loaded {:?} in {:.0} ms",
+        set.models().iter().map(|m| &m.name).collect::<Vec<_>>(),
+        ms(started.elapsed())
+    );
+    let (mut pre, mut inf, mut total) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let started = Instant::now();
+        let out = set.run(&image).unwrap();
+        total.push(started.elapsed());
+        pre.push(out.preprocess_time());
+        inf.push(out.inference_time());
+    }
+    print_line("models: preprocess", &mut pre);
+    print_line("models: inference", &mut inf);
+    print_line("models: run total", &mut total);
+}
+
+/// A 2400x1800 textured scene at a quality that lands near 1 MB, like a phone photo.
+fn one_megabyte_jpeg() -> Vec<u8> {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut noise = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 59) as i32 - 16
+    };
+    let img = RgbImage::from_fn(2400, 1800, |x, y| {
+        let wave = ((x as f32 / 37.0).sin() * (y as f32 / 23.0).cos() * 60.0) as i32;
+        let block = (((x / 150) + (y / 150)) % 3) as i32 * 40;
+        let n = noise();
+        Rgb([
+            (90 + wave + block + n).clamp(0, 255) as u8,
+            (120 - wave / 2 + n).clamp(0, 255) as u8,
+            (100 + block / 2 - n).clamp(0, 255) as u8,
+        ])
+    });
+    let mut best = Vec::new();
+    for quality in [95u8, 90, 85, 80, 75, 70, 60, 50] {
+        let mut out = Cursor::new(Vec::new());
+        JpegEncoder::new_with_quality(&mut out, quality)
+            .write_image(
+                img.as_raw(),
+                img.width(),
+                img.height(),
+                ExtendedColorType::Rgb8,
+            )
+            .unwrap();
+        best = out.into_inner();
+        if best.len() <= 1_100_000 {
+            break;
+        }
+    }
+    best
+}
+
+fn report(what: &str, runs: usize, mut f: impl FnMut()) {
+    f(); // warm caches
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let started = Instant::now();
+            f();
+            started.elapsed()
+        })
+        .collect();
+    print_line(what, &mut times);
+}
+
+fn print_line(what: &str, times: &mut [Duration]) {
+    times.sort();
+    let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "{what:<28} p50 {:>8.2} ms   p99 {:>8.2} ms",
+        ms(pick(0.5)),
+        ms(pick(0.99))
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
