@@ -177,8 +177,7 @@ pub async fn analyses(cx: Ctx) {
     for i in 0..ANALYSES {
         let (store, version) = (cx.store.clone(), va.clone());
         // All at the creation time: each must see the one before to move update_date by one.
-        let (input, analysis) =
-            crate::analyses::photo(&wo, "after", json!({ "after_damage": i }), wo.create_date);
+        let (input, analysis) = photo(&wo, "after", json!({ "after_damage": i }), wo.create_date);
         tasks.spawn(async move {
             let id = analysis.id;
             (id, i, store.record_analysis(input, analysis, version).await)

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use fieldproof_domain::app::{parse_and_validate, AppVersion};
 use fieldproof_domain::role::Role;
 use fieldproof_store::*;
-use serde_json::Map;
+use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 /// 2023-11-14T22:13:20Z, in microseconds.
@@ -125,6 +125,11 @@ task_groups = ["after"]
         .unwrap_or_else(|e| panic!("the suite's application is invalid: {e:?}"))
 }
 
+/// The object in a `json!` literal.
+pub fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().expect("an object").clone()
+}
+
 /// Creates a site with a published application version.
 pub async fn site_with_app(store: &Arc<dyn Store>, name: &str) -> (Site, Arc<AppVersion>) {
     let s = ok(store.create_site(site(name)).await, "create_site");
@@ -222,4 +227,56 @@ pub fn expect_conflict<T: Debug>(result: StoreResult<T>, mentions: &str, what: &
         ),
         other => panic!("{what}: expected Conflict, got {other:?}"),
     }
+}
+
+/// An input and its analysis of `group` on `wo`, at `at`, with the given analysed values.
+pub fn photo(wo: &WorkOrderRow, group: &str, values: Value, at: i64) -> (InputRow, AnalysisRow) {
+    let (input_id, analysis_id) = (Uuid::new_v4(), Uuid::new_v4());
+    let values: Map<String, Value> = values.as_object().expect("an object").clone();
+    let status = if values.is_empty() {
+        "conformity_error"
+    } else {
+        "analysis_ok"
+    };
+    let messages = if values.is_empty() {
+        vec!["The photo is blurred.".to_string()]
+    } else {
+        vec![]
+    };
+    let input = InputRow {
+        id: input_id,
+        site_id: wo.site_id,
+        work_order_id: wo.id,
+        task_group_name: group.to_string(),
+        kind: "image".into(),
+        content_type: "image/jpeg".into(),
+        blob_key: format!("inputs/{input_id}.jpg"),
+        // Beyond i64: must come back bit for bit.
+        size: u64::MAX - 1,
+        sha256: format!("{:064x}", input_id.as_u128()),
+        phash: Some(0xF0F0_0000_0000_0001),
+        status: status.into(),
+        conformity_messages: messages.clone(),
+        analysis_id,
+        create_date: at,
+    };
+    let analysis = AnalysisRow {
+        id: analysis_id,
+        site_id: wo.site_id,
+        work_order_id: wo.id,
+        input_id,
+        task_group_name: group.to_string(),
+        app_version_id: wo.app_version_id,
+        user_id: Uuid::new_v4(),
+        status: status.into(),
+        conformity_messages: messages,
+        values,
+        details: json!({"sharpness": 120.5, "probabilities": [0.1, 0.9], "note": "ok"}),
+        model_hashes: json!({"classifier": "ab12", "detector": "cd34"})
+            .as_object()
+            .expect("an object")
+            .clone(),
+        create_date: at,
+    };
+    (input, analysis)
 }

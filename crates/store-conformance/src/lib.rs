@@ -17,7 +17,8 @@ mod concurrency;
 mod fixtures;
 mod isolation;
 mod keys;
-mod list;
+mod list_filters;
+mod list_pages;
 mod people;
 mod sites;
 mod work_orders;
@@ -74,12 +75,12 @@ const CHECKS: &[(&str, Check)] = &[
     ("work_order_update", |cx| Box::pin(work_orders::update(cx))),
     ("work_order_delete", |cx| Box::pin(work_orders::delete(cx))),
     ("idempotency", |cx| Box::pin(work_orders::idempotency(cx))),
-    ("list_filters", |cx| Box::pin(list::filters(cx))),
+    ("list_filters", |cx| Box::pin(list_filters::filters(cx))),
     ("list_order_and_pages", |cx| {
-        Box::pin(list::order_and_pages(cx))
+        Box::pin(list_pages::order_and_pages(cx))
     }),
     ("list_follows_writes", |cx| {
-        Box::pin(list::follows_writes(cx))
+        Box::pin(list_pages::follows_writes(cx))
     }),
     ("analyses", |cx| Box::pin(analyses::fold(cx))),
     ("cross_site_isolation", |cx| Box::pin(isolation::check(cx))),

@@ -2,7 +2,7 @@
 //! always moving forward), deletion, task states, and idempotency records.
 
 use fieldproof_store::*;
-use serde_json::{json, Map, Value};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::fixtures::*;
@@ -37,10 +37,6 @@ fn rich(site: &Site, version: &fieldproof_domain::app::AppVersion) -> WorkOrderR
         latest_analysis_id: Some(Uuid::new_v4()),
         ..work_order(site, version, "Rue de la Paix – n°12", T0 + 100)
     }
-}
-
-fn obj(v: Value) -> Map<String, Value> {
-    v.as_object().expect("an object").clone()
 }
 
 pub async fn round_trip(mut cx: Ctx) {
