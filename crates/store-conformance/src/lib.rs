@@ -19,6 +19,7 @@ mod isolation;
 mod keys;
 mod list_filters;
 mod list_pages;
+mod lookups;
 mod people;
 mod sites;
 mod work_orders;
@@ -81,6 +82,9 @@ const CHECKS: &[(&str, Check)] = &[
     }),
     ("list_follows_writes", |cx| {
         Box::pin(list_pages::follows_writes(cx))
+    }),
+    ("lookups_of_unstorable_text", |cx| {
+        Box::pin(lookups::check(cx))
     }),
     ("analyses", |cx| Box::pin(analyses::fold(cx))),
     ("cross_site_isolation", |cx| Box::pin(isolation::check(cx))),

@@ -101,6 +101,12 @@ impl PostgresStore {
     }
 }
 
+/// Whether `s` cannot be stored in PostgreSQL text (it holds NUL). A lookup by such a string
+/// matches nothing, as in SQLite, instead of failing the query on the way in.
+pub(crate) fn unstorable(s: &str) -> bool {
+    s.contains('\0')
+}
+
 /// `user@host:port/database` of a parsed URL, never the password; PostgreSQL's defaults where
 /// the URL says nothing (port 5432, the database named like the user).
 fn describe_target(config: &Config) -> String {

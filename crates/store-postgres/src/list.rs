@@ -61,6 +61,10 @@ pub async fn list(
     offset: u64,
     limit: u64,
 ) -> StoreResult<(u64, Vec<WorkOrderRow>)> {
+    let texts = [f.name.as_deref(), f.field_engineer_email.as_deref()];
+    if texts.into_iter().flatten().any(crate::unstorable) {
+        return Ok((0, Vec::new()));
+    }
     let (filter, mut params) = where_clause(site_id, f);
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
     let count: i64 = db

@@ -67,6 +67,9 @@ pub async fn find_user_by_email(
     site_id: Uuid,
     email: &str,
 ) -> StoreResult<Option<User>> {
+    if crate::unstorable(email) {
+        return Ok(None);
+    }
     let row = db
         .query_opt(
             &format!("SELECT {USER_COLUMNS} FROM users WHERE site_id = $1 AND email = $2"),
@@ -202,6 +205,9 @@ pub async fn authenticate(
     db: &mut Db<'_, impl GenericClient + Sync>,
     hash: &str,
 ) -> StoreResult<Option<Principal>> {
+    if crate::unstorable(hash) {
+        return Ok(None);
+    }
     let row = db
         .query_opt(
             "SELECT k.id, k.site_id, u.id, u.email, u.role FROM api_keys k

@@ -41,6 +41,9 @@ pub async fn find(
     db: &mut Db<'_, impl GenericClient + Sync>,
     name_or_id: &str,
 ) -> StoreResult<Option<Site>> {
+    if crate::unstorable(name_or_id) {
+        return Ok(None);
+    }
     let key = name_or_id.to_lowercase();
     let row = db
         .query_opt(

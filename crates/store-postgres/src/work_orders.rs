@@ -308,6 +308,9 @@ pub async fn idempotency_record(
     site_id: Uuid,
     key: &str,
 ) -> StoreResult<Option<IdempotencyRecord>> {
+    if crate::unstorable(key) {
+        return Ok(None);
+    }
     let row = db
         .query_opt(
             "SELECT request_hash, status, body, create_date FROM idempotency_keys
