@@ -4,6 +4,24 @@
 //!
 //! Not behind a feature: it is a few functions over the driver the crate already has, and an
 //! always-compiled module cannot rot unnoticed.
+//!
+//! ```no_run
+//! # async fn a_test() -> Result<(), fieldproof_store::StoreError> {
+//! use fieldproof_store_postgres::{testing, PostgresStore};
+//!
+//! // `None` off CI without a server: skip (and say so); on CI this panics instead.
+//! let Some(server) = testing::server_url_from_env() else { return Ok(()) };
+//! let db = testing::TestDatabase::create(&server).await?;
+//! let store = PostgresStore::connect(db.url()).await?;
+//! // ... the test; a panic here still drops the database (best effort, in `Drop`) ...
+//! drop(store);
+//! db.drop_database().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Many databases at the end of a run: [`drop_databases`] drops them together, sharing the
+//! checkpoint each `DROP DATABASE` waits for.
 
 use fieldproof_store::StoreError;
 use tokio_postgres::NoTls;
