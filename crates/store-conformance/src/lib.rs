@@ -2,7 +2,8 @@
 //!
 //! The suite is the written form of what `fieldproof_store::Store` promises beyond its types:
 //! site scoping of every call, which errors mean what, idempotent creates, version numbering,
-//! list filters and order, and that concurrent writes are each atomic and durable. An engine's
+//! list filters and order, that concurrent writes are each atomic and durable, and the job
+//! queue's leases, retries and dead letters. An engine's
 //! test implements [`Engine`] (how to make empty storage and open a store on it) and calls
 //! [`run_all`]; see `crates/store-sqlite/tests/conformance.rs`.
 //!
@@ -16,11 +17,13 @@ mod apps;
 mod concurrency;
 mod fixtures;
 mod isolation;
+mod jobs;
 mod keys;
 mod list_filters;
 mod list_pages;
 mod lookups;
 mod people;
+mod queued_analyses;
 mod sites;
 mod work_orders;
 
@@ -57,6 +60,11 @@ impl Ctx {
     /// Replaces the store by a new one opened on the same storage.
     pub async fn reopen(&mut self) {
         self.store = self.engine.open(&self.storage).await;
+    }
+
+    /// A second store on the same storage, beside the first: what another process sees.
+    pub async fn open_another(&self) -> Arc<dyn Store> {
+        self.engine.open(&self.storage).await
     }
 }
 
@@ -105,6 +113,23 @@ const CHECKS: &[(&str, Check)] = &[
     }),
     ("concurrent_same_email", |cx| {
         Box::pin(concurrency::same_email(cx))
+    }),
+    ("job_lifecycle", |cx| Box::pin(jobs::lifecycle(cx))),
+    ("job_claim_order", |cx| Box::pin(jobs::claim_order(cx))),
+    ("job_lease_takeover", |cx| {
+        Box::pin(jobs::lease_takeover(cx))
+    }),
+    ("job_retries_and_dead_letters", |cx| {
+        Box::pin(jobs::retries_and_dead_letters(cx))
+    }),
+    ("concurrent_job_claims", |cx| {
+        Box::pin(jobs::concurrent_claims(cx))
+    }),
+    ("queue_analysis_is_atomic", |cx| {
+        Box::pin(queued_analyses::queue_is_atomic(cx))
+    }),
+    ("record_analysis_is_idempotent", |cx| {
+        Box::pin(queued_analyses::record_is_idempotent(cx))
     }),
 ];
 

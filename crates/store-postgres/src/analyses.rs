@@ -12,7 +12,7 @@ use tokio_postgres::types::Json;
 use tokio_postgres::{GenericClient, Row, Transaction};
 use uuid::Uuid;
 
-use crate::error::{backend, corrupt};
+use crate::error::{backend, conflict_or_backend, corrupt};
 use crate::pool::Db;
 use crate::work_orders::{lock, task_states};
 
@@ -67,15 +67,40 @@ async fn touch(
     Ok(wo)
 }
 
-/// Stores `input` and `analysis` and folds the analysed values into the states of the active,
-/// model-computed tasks of the analysed group.
-pub async fn record(
-    db: &mut Tx<'_, '_>,
-    input: InputRow,
-    analysis: AnalysisRow,
-    version: &AppVersion,
-) -> StoreResult<(WorkOrderRow, TaskStates)> {
-    let wo = lock(db, input.site_id, input.work_order_id).await?;
+/// Inserts an input, or with `replace` first tries to update the row of the same id on the same
+/// work order (one `queue_analysis` stored). A taken id is a `Conflict`.
+async fn save_input(db: &mut Tx<'_, '_>, input: &InputRow, replace: bool) -> StoreResult<()> {
+    let (size, phash) = (input.size as i64, input.phash.map(|h| h as i64));
+    if replace {
+        // `create_date` stays: the input was received when it was queued.
+        let updated = db
+            .execute(
+                "UPDATE inputs SET task_group_name = $4, kind = $5, content_type = $6,
+                    blob_key = $7, size = $8, sha256 = $9, phash = $10, status = $11,
+                    conformity_messages = $12, analysis_id = $13
+                 WHERE id = $1 AND site_id = $2 AND work_order_id = $3",
+                &[
+                    &input.id,
+                    &input.site_id,
+                    &input.work_order_id,
+                    &input.task_group_name,
+                    &input.kind,
+                    &input.content_type,
+                    &input.blob_key,
+                    &size,
+                    &input.sha256,
+                    &phash,
+                    &input.status,
+                    &Json(&input.conformity_messages),
+                    &input.analysis_id,
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        if updated == 1 {
+            return Ok(());
+        }
+    }
     db.execute(
         "INSERT INTO inputs (id, site_id, work_order_id, task_group_name, kind, content_type,
             blob_key, size, sha256, phash, status, conformity_messages, analysis_id, create_date)
@@ -88,9 +113,9 @@ pub async fn record(
             &input.kind,
             &input.content_type,
             &input.blob_key,
-            &(input.size as i64),
+            &size,
             &input.sha256,
-            &input.phash.map(|h| h as i64),
+            &phash,
             &input.status,
             &Json(&input.conformity_messages),
             &input.analysis_id,
@@ -98,7 +123,43 @@ pub async fn record(
         ],
     )
     .await
-    .map_err(backend)?;
+    .map_err(|e| conflict_or_backend(e, || format!("an input with id {} exists", input.id)))?;
+    Ok(())
+}
+
+/// Stores an input to analyse later and its job in the caller's transaction: both or neither.
+pub async fn queue(db: &mut Tx<'_, '_>, mut input: InputRow, job: NewJob) -> StoreResult<()> {
+    lock(db, input.site_id, input.work_order_id).await?;
+    input.status = "queued".into();
+    save_input(db, &input, false).await?;
+    crate::jobs::insert(db, &job, false).await
+}
+
+/// Stores `input` and `analysis` and folds the analysed values into the states of the active,
+/// model-computed tasks of the analysed group. Nothing when the analysis is already recorded.
+pub async fn record(
+    db: &mut Tx<'_, '_>,
+    input: InputRow,
+    analysis: AnalysisRow,
+    version: &AppVersion,
+) -> StoreResult<(WorkOrderRow, TaskStates)> {
+    // The lock comes first: a concurrent record of the same analysis waits here, then sees the
+    // committed one below (each READ COMMITTED statement sees what committed before it).
+    let wo = lock(db, input.site_id, input.work_order_id).await?;
+    let recorded: bool = db
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM analyses
+                WHERE site_id = $1 AND (id = $2 OR input_id = $3))",
+            &[&input.site_id, &analysis.id, &input.id],
+        )
+        .await
+        .map_err(backend)?
+        .get(0);
+    if recorded {
+        let states = task_states(db, wo.site_id, wo.id).await?;
+        return Ok((wo, states));
+    }
+    save_input(db, &input, true).await?;
     db.execute(
         "INSERT INTO analyses (id, site_id, work_order_id, input_id, task_group_name,
             app_version_id, user_id, status, conformity_messages, task_values, details,

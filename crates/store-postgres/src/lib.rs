@@ -15,6 +15,7 @@
 mod analyses;
 mod apps;
 mod error;
+mod jobs;
 mod list;
 mod migrations;
 mod people;

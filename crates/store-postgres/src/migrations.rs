@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "analyses",
         include_str!("../migrations/0002_analyses.sql"),
     ),
+    (3, "jobs", include_str!("../migrations/0003_jobs.sql")),
 ];
 
 /// The advisory lock key of migrations (advisory locks are per database): "fprfmigr" in ASCII.

@@ -11,7 +11,7 @@ use tokio_postgres::IsolationLevel;
 use uuid::Uuid;
 
 use crate::error::backend;
-use crate::{analyses, apps, list, people, pool, sites, work_orders, PostgresStore};
+use crate::{analyses, apps, jobs, list, people, pool, sites, work_orders, PostgresStore};
 
 /// Runs `$body` with `$db` bound to a [`pool::Db`] on a pooled connection, outside any explicit
 /// transaction: for single statements, which PostgreSQL runs as a transaction of their own.
@@ -342,5 +342,87 @@ impl Store for PostgresStore {
             &mut db, site_id, key
         )
         .await)
+    }
+
+    async fn enqueue_job(&self, job: NewJob) -> StoreResult<Job> {
+        with_db!(self, |db| {
+            jobs::insert(&mut db, &job, true).await?;
+            jobs::get(&mut db, None, job.id)
+                .await?
+                .ok_or_else(|| StoreError::Backend("an enqueued job vanished".into()))
+        })
+    }
+
+    async fn claim_job(
+        &self,
+        worker: &str,
+        kinds: &[String],
+        now: i64,
+        lease_micros: i64,
+    ) -> StoreResult<Option<Job>> {
+        with_db!(self, |db| jobs::claim(
+            &mut db,
+            worker,
+            kinds,
+            now,
+            lease_micros
+        )
+        .await)
+    }
+
+    async fn heartbeat_job(
+        &self,
+        id: Uuid,
+        worker: &str,
+        now: i64,
+        lease_micros: i64,
+    ) -> StoreResult<bool> {
+        with_db!(self, |db| jobs::heartbeat(
+            &mut db,
+            id,
+            worker,
+            now,
+            lease_micros
+        )
+        .await)
+    }
+
+    async fn complete_job(&self, id: Uuid, worker: &str, now: i64) -> StoreResult<bool> {
+        with_db!(self, |db| jobs::complete(&mut db, id, worker, now).await)
+    }
+
+    async fn fail_job(
+        &self,
+        id: Uuid,
+        worker: &str,
+        error: &str,
+        now: i64,
+        retry_at: Option<i64>,
+    ) -> StoreResult<Option<Job>> {
+        with_db!(self, |db| jobs::fail(
+            &mut db, id, worker, error, now, retry_at
+        )
+        .await)
+    }
+
+    async fn get_job(&self, site_id: Option<Uuid>, id: Uuid) -> StoreResult<Option<Job>> {
+        with_db!(self, |db| jobs::get(&mut db, site_id, id).await)
+    }
+
+    async fn list_jobs(&self, state: Option<JobState>, limit: u64) -> StoreResult<Vec<Job>> {
+        with_db!(self, |db| jobs::list(&mut db, state, limit).await)
+    }
+
+    async fn requeue_dead_job(&self, id: Uuid, now: i64) -> StoreResult<Option<Job>> {
+        with_db!(self, |db| jobs::requeue_dead(&mut db, id, now).await)
+    }
+
+    async fn queue_analysis(&self, input: InputRow, job: NewJob) -> StoreResult<()> {
+        in_transaction!(
+            self,
+            IsolationLevel::ReadCommitted,
+            read_only = false,
+            |db| analyses::queue(&mut db, input, job).await
+        )
     }
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::work_orders::{get, task_states};
-use crate::{backend, parse_json, parse_uuid};
+use crate::{backend, conflict_or_backend, parse_json, parse_uuid};
 
 fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).expect("plain data serialises")
@@ -66,13 +66,49 @@ fn touch(
     Ok(wo)
 }
 
-pub fn record(
-    c: &Connection,
-    input: InputRow,
-    analysis: AnalysisRow,
-    version: &AppVersion,
-) -> StoreResult<(WorkOrderRow, TaskStates)> {
-    let wo = get(c, input.site_id, input.work_order_id)?.ok_or(StoreError::NotFound)?;
+/// Inserts an input, or with `replace` updates the row of the same id on the same work order
+/// (one `queue_analysis` stored). A taken id is a `Conflict`.
+fn save_input(c: &Connection, input: &InputRow, replace: bool) -> StoreResult<()> {
+    let (id, site_id, work_order_id) = (
+        input.id.to_string(),
+        input.site_id.to_string(),
+        input.work_order_id.to_string(),
+    );
+    let (messages, analysis_id) = (
+        json(&input.conformity_messages),
+        input.analysis_id.to_string(),
+    );
+    let (size, phash) = (input.size as i64, input.phash.map(|h| h as i64));
+    if replace {
+        // `create_date` stays: the input was received when it was queued.
+        let updated = c
+            .prepare_cached(
+                "UPDATE inputs SET task_group_name = ?4, kind = ?5, content_type = ?6,
+                    blob_key = ?7, size = ?8, sha256 = ?9, phash = ?10, status = ?11,
+                    conformity_messages = ?12, analysis_id = ?13
+                 WHERE id = ?1 AND site_id = ?2 AND work_order_id = ?3",
+            )
+            .map_err(backend)?
+            .execute(rusqlite::params![
+                id,
+                site_id,
+                work_order_id,
+                input.task_group_name,
+                input.kind,
+                input.content_type,
+                input.blob_key,
+                size,
+                input.sha256,
+                phash,
+                input.status,
+                messages,
+                analysis_id,
+            ])
+            .map_err(backend)?;
+        if updated == 1 {
+            return Ok(());
+        }
+    }
     c.prepare_cached(
         "INSERT INTO inputs (id, site_id, work_order_id, task_group_name, kind, content_type,
             blob_key, size, sha256, phash, status, conformity_messages, analysis_id, create_date)
@@ -80,22 +116,62 @@ pub fn record(
     )
     .map_err(backend)?
     .execute(rusqlite::params![
-        input.id.to_string(),
-        input.site_id.to_string(),
-        input.work_order_id.to_string(),
+        id,
+        site_id,
+        work_order_id,
         input.task_group_name,
         input.kind,
         input.content_type,
         input.blob_key,
-        input.size as i64,
+        size,
         input.sha256,
-        input.phash.map(|h| h as i64),
+        phash,
         input.status,
-        json(&input.conformity_messages),
-        input.analysis_id.to_string(),
+        messages,
+        analysis_id,
         input.create_date,
     ])
-    .map_err(backend)?;
+    .map_err(|e| conflict_or_backend(e, || format!("an input with id {} exists", input.id)))?;
+    Ok(())
+}
+
+/// Stores an input to analyse later and its job, both or neither (the writer's savepoint undoes
+/// the input when the job cannot be inserted).
+pub fn queue(c: &Connection, mut input: InputRow, job: NewJob) -> StoreResult<()> {
+    get(c, input.site_id, input.work_order_id)?.ok_or(StoreError::NotFound)?;
+    input.status = "queued".into();
+    save_input(c, &input, false)?;
+    crate::jobs::insert(c, &job, false)
+}
+
+pub fn record(
+    c: &Connection,
+    input: InputRow,
+    analysis: AnalysisRow,
+    version: &AppVersion,
+) -> StoreResult<(WorkOrderRow, TaskStates)> {
+    let wo = get(c, input.site_id, input.work_order_id)?.ok_or(StoreError::NotFound)?;
+    // Idempotent: a job that ran twice, or a retried request, records one analysis.
+    let recorded: bool = c
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM analyses
+                WHERE site_id = ?1 AND (id = ?2 OR input_id = ?3))",
+        )
+        .map_err(backend)?
+        .query_row(
+            (
+                input.site_id.to_string(),
+                analysis.id.to_string(),
+                input.id.to_string(),
+            ),
+            |r| r.get(0),
+        )
+        .map_err(backend)?;
+    if recorded {
+        let states = task_states(c, wo.site_id, wo.id)?;
+        return Ok((wo, states));
+    }
+    save_input(c, &input, true)?;
     c.prepare_cached(
         "INSERT INTO analyses (id, site_id, work_order_id, input_id, task_group_name,
             app_version_id, user_id, status, conformity_messages, task_values, details,

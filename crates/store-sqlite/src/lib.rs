@@ -7,6 +7,7 @@
 
 mod analyses;
 mod apps;
+mod jobs;
 mod migrations;
 mod people;
 mod readers;
@@ -394,6 +395,92 @@ impl Store for SqliteStore {
         let key = key.to_string();
         self.readers
             .read(move |c| work_orders::idempotency_record(c, site_id, &key))
+            .await
+    }
+
+    async fn enqueue_job(&self, job: NewJob) -> StoreResult<Job> {
+        self.writer.write(move |c| jobs::enqueue(c, &job)).await
+    }
+
+    async fn claim_job(
+        &self,
+        worker: &str,
+        kinds: &[String],
+        now: i64,
+        lease_micros: i64,
+    ) -> StoreResult<Option<Job>> {
+        if kinds.is_empty() {
+            return Ok(None);
+        }
+        let kinds = kinds.to_vec();
+        // A reader answers "nothing due" without taking the writer's time (see `jobs`).
+        let probe = kinds.clone();
+        if !self
+            .readers
+            .read(move |c| jobs::any_due(c, &probe, now))
+            .await?
+        {
+            return Ok(None);
+        }
+        let worker = worker.to_string();
+        self.writer
+            .write(move |c| jobs::claim(c, &worker, &kinds, now, lease_micros))
+            .await
+    }
+
+    async fn heartbeat_job(
+        &self,
+        id: Uuid,
+        worker: &str,
+        now: i64,
+        lease_micros: i64,
+    ) -> StoreResult<bool> {
+        let worker = worker.to_string();
+        self.writer
+            .write(move |c| jobs::heartbeat(c, id, &worker, now, lease_micros))
+            .await
+    }
+
+    async fn complete_job(&self, id: Uuid, worker: &str, now: i64) -> StoreResult<bool> {
+        let worker = worker.to_string();
+        self.writer
+            .write(move |c| jobs::complete(c, id, &worker, now))
+            .await
+    }
+
+    async fn fail_job(
+        &self,
+        id: Uuid,
+        worker: &str,
+        error: &str,
+        now: i64,
+        retry_at: Option<i64>,
+    ) -> StoreResult<Option<Job>> {
+        let (worker, error) = (worker.to_string(), error.to_string());
+        self.writer
+            .write(move |c| jobs::fail(c, id, &worker, &error, now, retry_at))
+            .await
+    }
+
+    async fn get_job(&self, site_id: Option<Uuid>, id: Uuid) -> StoreResult<Option<Job>> {
+        self.readers.read(move |c| jobs::get(c, site_id, id)).await
+    }
+
+    async fn list_jobs(&self, state: Option<JobState>, limit: u64) -> StoreResult<Vec<Job>> {
+        self.readers
+            .read(move |c| jobs::list(c, state, limit))
+            .await
+    }
+
+    async fn requeue_dead_job(&self, id: Uuid, now: i64) -> StoreResult<Option<Job>> {
+        self.writer
+            .write(move |c| jobs::requeue_dead(c, id, now))
+            .await
+    }
+
+    async fn queue_analysis(&self, input: InputRow, job: NewJob) -> StoreResult<()> {
+        self.writer
+            .write(move |c| analyses::queue(c, input, job))
             .await
     }
 }

@@ -10,6 +10,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "analyses",
         include_str!("../migrations/0002_analyses.sql"),
     ),
+    (3, "jobs", include_str!("../migrations/0003_jobs.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -9,6 +9,7 @@
 //! row is written (the idempotency record stores that answer in the same transaction).
 #![forbid(unsafe_code)]
 
+mod jobs;
 mod models;
 
 use std::collections::HashMap;
@@ -18,6 +19,7 @@ use async_trait::async_trait;
 use fieldproof_domain::app::AppVersion;
 use uuid::Uuid;
 
+pub use jobs::*;
 pub use models::*;
 
 /// What can go wrong in a store. Messages of [`StoreError::Backend`] are for logs only: the API
@@ -128,6 +130,12 @@ pub trait Store: Send + Sync + 'static {
     /// the work order (tasks of the analysed group that are active and computed by a model), then
     /// moves `first_analysis_id`/`latest_analysis_id`, `update_date` and the progress score, all
     /// in one transaction. `NotFound` when the site has no such work order.
+    ///
+    /// Idempotent, because a job that analyses a queued input may run twice (its worker's lease
+    /// expired just before it committed): when the work order already has an analysis with this
+    /// id or of this input, nothing is written and the current work order and states are
+    /// returned. An input row already there (one `queue_analysis` stored) is updated, keeping its
+    /// `create_date`, instead of inserted.
     async fn record_analysis(
         &self,
         input: InputRow,
@@ -179,4 +187,65 @@ pub trait Store: Send + Sync + 'static {
         site_id: Uuid,
         key: &str,
     ) -> StoreResult<Option<IdempotencyRecord>>;
+
+    // The durable job queue (`jobs` says how a job lives). Times are microseconds, given by the
+    // caller like everywhere in the store; `worker` names one claim (see `jobs`).
+
+    /// Enqueues a job (`max_attempts` below 1 counts as 1). When a job with this id exists,
+    /// nothing is written and the stored job is returned: enqueuing is idempotent by id.
+    async fn enqueue_job(&self, job: NewJob) -> StoreResult<Job>;
+    /// Claims the oldest due job of one of `kinds` (by `run_after`, then `create_date`): a
+    /// `queued` job whose `run_after` has come, or a `running` one whose lease expired (its
+    /// worker stopped answering). The job becomes `running`, held by `worker` until
+    /// `now + lease_micros`, with one more attempt. `None` when nothing is due (or `kinds` is
+    /// empty). Concurrent claims, from any number of processes, never get the same job.
+    ///
+    /// A `running` job whose lease expired after its last allowed attempt is not claimed but
+    /// dead-lettered here: a job that kills its worker must not do so forever.
+    async fn claim_job(
+        &self,
+        worker: &str,
+        kinds: &[String],
+        now: i64,
+        lease_micros: i64,
+    ) -> StoreResult<Option<Job>>;
+    /// Extends the lease to `now + lease_micros` if `worker` still holds the job (it is
+    /// `running` under this owner; an expired lease nobody took over still counts). `false`
+    /// when it was taken over or finished: the worker must stop working on it.
+    async fn heartbeat_job(
+        &self,
+        id: Uuid,
+        worker: &str,
+        now: i64,
+        lease_micros: i64,
+    ) -> StoreResult<bool>;
+    /// Marks the job `done` if `worker` still holds it; `false` (and nothing written) when it
+    /// was taken over: the new owner's attempt is the one that counts.
+    async fn complete_job(&self, id: Uuid, worker: &str, now: i64) -> StoreResult<bool>;
+    /// Records a failed attempt if `worker` still holds the job: back to `queued`, due at
+    /// `retry_at`, or `dead` when the attempts reached `max_attempts` or `retry_at` is `None`
+    /// (the error is one that retrying cannot fix). Returns the job as stored, or `None` when
+    /// `worker` no longer holds it (nothing written).
+    async fn fail_job(
+        &self,
+        id: Uuid,
+        worker: &str,
+        error: &str,
+        now: i64,
+        retry_at: Option<i64>,
+    ) -> StoreResult<Option<Job>>;
+    /// A job by id: with `Some(site)`, only a job of that site (what the API asks); with
+    /// `None`, any job (what workers and operators ask).
+    async fn get_job(&self, site_id: Option<Uuid>, id: Uuid) -> StoreResult<Option<Job>>;
+    /// Up to `limit` jobs, in `state` when given, newest first (by `create_date`, then id).
+    async fn list_jobs(&self, state: Option<JobState>, limit: u64) -> StoreResult<Vec<Job>>;
+    /// Puts a `dead` job back in the queue, due `now`, with its attempts counted from zero (the
+    /// last error is kept). `None` when there is no dead job with this id.
+    async fn requeue_dead_job(&self, id: Uuid, now: i64) -> StoreResult<Option<Job>>;
+    /// Records an input received for later analysis (stored with status `queued`, whatever
+    /// `input.status` says) and enqueues the job that will analyse it, in one transaction: both
+    /// or neither. `NotFound` when the site has no such work order; `Conflict` when the input
+    /// or the job id is taken. The job later calls [`record_analysis`](Store::record_analysis)
+    /// with the same input id, which then updates this row.
+    async fn queue_analysis(&self, input: InputRow, job: NewJob) -> StoreResult<()>;
 }
