@@ -34,6 +34,8 @@ pub enum ApiError {
     Conflict(String),
     /// 413, with the limit in bytes.
     PayloadTooLarge(usize),
+    /// 413 with a message of its own (an input file over its limit).
+    PayloadTooLarge413(String),
     /// 415, with the content type received.
     UnsupportedMediaType(String),
     MethodNotAllowed(String),
@@ -50,7 +52,7 @@ impl ApiError {
             WorkOrderNotFound | NotFound | InvalidPage => StatusCode::NOT_FOUND,
             Fields(_) | References(_) | Serialization(_) | BadRequest(_) => StatusCode::BAD_REQUEST,
             Conflict(_) => StatusCode::CONFLICT,
-            PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            PayloadTooLarge(_) | PayloadTooLarge413(_) => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -73,7 +75,7 @@ impl ApiError {
             }
             References(map) => json!({ "detail": map }),
             Serialization(map) => json!({"error": "Serialization error", "detail": map}),
-            BadRequest(m) | Conflict(m) => json!({ "detail": m }),
+            BadRequest(m) | Conflict(m) | PayloadTooLarge413(m) => json!({ "detail": m }),
             PayloadTooLarge(limit) => json!({
                 "detail": format!("Request body is too large: the limit is {limit} bytes.")
             }),

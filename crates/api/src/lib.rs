@@ -5,6 +5,9 @@
 //! trailing slash, directly (a redirect would turn a client's POST into a GET).
 #![forbid(unsafe_code)]
 
+pub mod analyze;
+pub mod blob_keys;
+pub mod corrections;
 pub mod error;
 pub mod extract;
 mod health;
@@ -23,8 +26,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
 use axum::Router;
+use fieldproof_analysis::Engine;
+use fieldproof_blobs::Blobs;
+use fieldproof_fetch::Fetcher;
 use fieldproof_store::Store;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
@@ -37,6 +44,10 @@ pub const DEFAULT_JSON_BODY_LIMIT: usize = 2 * 1024 * 1024;
 pub struct ApiConfig {
     /// Cap on JSON request bodies, in bytes.
     pub json_body_limit: usize,
+    /// Which URLs analysis inputs may be fetched from (internal ranges only when allowed).
+    pub fetch: fieldproof_fetch::FetchPolicy,
+    /// Analyses that may run at once (CPU-bound work); the default is the number of cores.
+    pub analysis_workers: usize,
     /// The URL clients reach this server at (for `next`/`previous` links); when absent, links are
     /// built from the request's `Host` header.
     pub public_url: Option<String>,
@@ -47,6 +58,8 @@ impl Default for ApiConfig {
         Self {
             json_body_limit: DEFAULT_JSON_BODY_LIMIT,
             public_url: None,
+            fetch: Default::default(),
+            analysis_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
 }
@@ -54,13 +67,27 @@ impl Default for ApiConfig {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    pub blobs: Arc<dyn Blobs>,
+    pub engine: Arc<Engine>,
+    pub fetcher: Arc<Fetcher>,
+    /// Bounds the CPU-bound analyses running at once (back-pressure: the rest wait their turn).
+    pub analysis_permits: Arc<Semaphore>,
     pub config: Arc<ApiConfig>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, config: ApiConfig) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        blobs: Arc<dyn Blobs>,
+        engine: Arc<Engine>,
+        config: ApiConfig,
+    ) -> Self {
         Self {
             store,
+            blobs,
+            engine,
+            fetcher: Arc::new(Fetcher::new(config.fetch.clone())),
+            analysis_permits: Arc::new(Semaphore::new(config.analysis_workers.max(1))),
             config: Arc::new(config),
         }
     }
@@ -90,7 +117,32 @@ pub fn router(state: AppState) -> Router {
             .patch(update::update)
             .delete(delete::delete),
     );
+    r = both(
+        r,
+        "/v0.2/work-orders/{id}/analyze",
+        axum::routing::post(analyze::analyze),
+    );
+    r = both(
+        r,
+        "/v0.2/work-orders/{id}/inputs/{input_id}/file",
+        get(analyze::input_file),
+    );
+    r = both(
+        r,
+        "/v0.2/work-orders/{id}/tasks/{task_id}/correction",
+        axum::routing::patch(corrections::correct),
+    );
+    r = both(
+        r,
+        "/v0.2/work-orders/{id}/review",
+        axum::routing::post(corrections::review),
+    );
     r = both(r, "/v0.2/task-groups", get(task_groups::list));
+    r = both(
+        r,
+        "/v0.2/task-groups/{name}/examples/{index}",
+        get(task_groups::example),
+    );
     r = both(r, "/v0.2/task-groups/{name}", get(task_groups::retrieve));
     r.fallback(|| async { ApiError::NotFound })
         .with_state(state)

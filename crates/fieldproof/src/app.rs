@@ -5,9 +5,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Subcommand;
+use fieldproof_analysis::Engine;
 use fieldproof_api::time::{format_micros, now_micros};
+use fieldproof_blobs::Blobs;
 use fieldproof_domain::app::{parse_and_validate, AppVersion};
 use fieldproof_store::{Site, Store};
+
+use crate::config::Settings;
+use crate::parts::{load_engine, open_blobs, open_store};
 
 #[derive(Subcommand)]
 pub enum AppCommand {
@@ -72,22 +77,78 @@ pub fn validate(file: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Publishes a validated version with its example photos. `read` gives the bytes of an example
+/// photo by the file name the application file uses. The photos are stored before the version,
+/// so a published version never lacks its examples. Bindings are checked against the models
+/// when `engine` is given.
 pub async fn publish(
     store: &dyn Store,
+    blobs: &dyn Blobs,
+    engine: Option<&Engine>,
     site: &Site,
     version: AppVersion,
+    read: &dyn Fn(&str) -> Result<Vec<u8>>,
 ) -> Result<std::sync::Arc<AppVersion>> {
+    if let Some(engine) = engine {
+        engine.check_bindings(&version).map_err(|errors| {
+            anyhow!(
+                "the application does not fit the models:\n  - {}",
+                errors.join("\n  - ")
+            )
+        })?;
+    }
+    for (gi, g) in version.task_groups.iter().enumerate() {
+        for (ei, e) in g.examples.iter().enumerate() {
+            let bytes = read(&e.file)?;
+            if fieldproof_analysis::sniff(&bytes)
+                .is_none_or(|k| k == fieldproof_analysis::InputKind::Pdf)
+            {
+                bail!(
+                    "example photo {} of task group {:?} is not a JPEG or PNG photo",
+                    e.file,
+                    g.name
+                );
+            }
+            let key = fieldproof_api::blob_keys::example(site.id, version.id, gi, ei, &e.file);
+            blobs.put(&key, bytes).await?;
+        }
+    }
     Ok(store
         .publish_app_version(site.id, version, now_micros())
         .await?)
 }
 
-pub async fn run(store: &dyn Store, cmd: AppCommand) -> Result<()> {
+fn binds_models(v: &AppVersion) -> bool {
+    v.tasks().any(|(_, t)| t.binding.is_some())
+}
+
+pub async fn run(settings: &Settings, cmd: AppCommand) -> Result<()> {
     match cmd {
         AppCommand::Validate { file } => validate(&file),
         AppCommand::Publish { file, site } => {
-            let site = crate::admin::site(store, &site).await?;
-            let v = publish(store, &site, load(&file)?).await?;
+            let version = load(&file)?;
+            let store = open_store(settings).await?;
+            let blobs = open_blobs(settings)?;
+            let engine = if binds_models(&version) {
+                Some(load_engine(settings).await?)
+            } else {
+                None
+            };
+            let site = crate::admin::site(store.as_ref(), &site).await?;
+            let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+            let read = move |name: &str| -> Result<Vec<u8>> {
+                std::fs::read(dir.join(name))
+                    .with_context(|| format!("cannot read example photo {name}"))
+            };
+            let v = publish(
+                store.as_ref(),
+                blobs.as_ref(),
+                engine.as_deref(),
+                &site,
+                version,
+                &read,
+            )
+            .await?;
             println!(
                 "published {} version {} ({}) on site {}; it is now the site's current version (existing work orders stay on theirs)",
                 v.app_name, v.version, v.id, site.name
@@ -95,7 +156,8 @@ pub async fn run(store: &dyn Store, cmd: AppCommand) -> Result<()> {
             Ok(())
         }
         AppCommand::List { site } => {
-            let site = crate::admin::site(store, &site).await?;
+            let store = open_store(settings).await?;
+            let site = crate::admin::site(store.as_ref(), &site).await?;
             println!(
                 "{:<36}  {:<24}  {:>7}  {:<27}  current",
                 "id", "application", "version", "published"

@@ -38,9 +38,12 @@ pub struct StorageFlags {
     /// Directory for the database and stored files [env: FIELDPROOF_DATA_DIR] [default: ./fieldproof-data]
     #[arg(long, value_name = "DIR", global = true)]
     pub data_dir: Option<String>,
-    /// Database URL: sqlite://PATH (default: fieldproof.sqlite in the data dir) [env: FIELDPROOF_DATABASE_URL]
+    /// Database URL: sqlite://PATH (default: fieldproof.sqlite in the data dir) or postgres://USER@HOST:PORT/DB [env: FIELDPROOF_DATABASE_URL]
     #[arg(long, value_name = "URL", global = true)]
     pub database_url: Option<String>,
+    /// Model manifest [env: FIELDPROOF_MODELS] [default: models/manifest.toml]
+    #[arg(long, value_name = "FILE", global = true)]
+    pub models: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, clap::Args)]
@@ -57,6 +60,9 @@ pub struct ServeFlags {
     /// Cap on JSON request bodies in bytes [env: FIELDPROOF_JSON_BODY_LIMIT] [default: 2097152]
     #[arg(long, value_name = "BYTES")]
     pub json_body_limit: Option<String>,
+    /// Let analysis URLs reach this internal address range (repeatable) [env: FIELDPROOF_ALLOW_FETCH_FROM, comma-separated]
+    #[arg(long, value_name = "CIDR")]
+    pub allow_fetch_from: Vec<String>,
 }
 
 /// The config file's keys: the same names as the flags, with underscores.
@@ -69,11 +75,14 @@ struct FileSettings {
     demo: Option<bool>,
     public_url: Option<String>,
     json_body_limit: Option<u64>,
+    models: Option<String>,
+    allow_fetch_from: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum DatabaseUrl {
     Sqlite(PathBuf),
+    Postgres(String),
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +93,11 @@ pub struct Settings {
     pub demo: bool,
     pub public_url: Option<String>,
     pub json_body_limit: usize,
+    /// The model manifest, and whether it was named explicitly (a default that is missing is
+    /// looked for in the source checkout too).
+    pub models: PathBuf,
+    pub models_source: Source,
+    pub allow_fetch_from: Vec<fieldproof_fetch::Cidr>,
 }
 
 /// One raw value and where it came from.
@@ -131,13 +145,20 @@ pub fn resolve(
     let mut demo = Raw::new();
     let mut public_url = Raw::new();
     let mut body_limit = Raw::new();
+    let mut models = Raw::new();
+    let mut allow = Raw::new();
 
     listen.layer(file.listen, file_source.clone());
     data_dir.layer(file.data_dir, file_source.clone());
     database_url.layer(file.database_url, file_source.clone());
     demo.layer(file.demo.map(|b| b.to_string()), file_source.clone());
     public_url.layer(file.public_url, file_source.clone());
-    body_limit.layer(file.json_body_limit.map(|n| n.to_string()), file_source);
+    body_limit.layer(
+        file.json_body_limit.map(|n| n.to_string()),
+        file_source.clone(),
+    );
+    models.layer(file.models, file_source.clone());
+    allow.layer(file.allow_fetch_from.map(|v| v.join(",")), file_source);
 
     listen.layer(env("FIELDPROOF_LISTEN"), Source::Env("FIELDPROOF_LISTEN"));
     data_dir.layer(
@@ -165,6 +186,12 @@ pub fn resolve(
         demo.layer(s.demo.then(|| "true".to_string()), Source::Flag("--demo"));
         public_url.layer(s.public_url.clone(), Source::Flag("--public-url"));
         body_limit.layer(s.json_body_limit.clone(), Source::Flag("--json-body-limit"));
+        if !s.allow_fetch_from.is_empty() {
+            allow.layer(
+                Some(s.allow_fetch_from.join(",")),
+                Source::Flag("--allow-fetch-from"),
+            );
+        }
     }
 
     let listen_addr = match &listen.value {
@@ -224,7 +251,28 @@ pub fn resolve(
                 )
             })?,
     };
+    let mut allow_fetch_from = Vec::new();
+    if let Some(v) = &allow.value {
+        for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            allow_fetch_from.push(part.parse().map_err(|why: String| {
+                bad(
+                    "allow_fetch_from",
+                    part,
+                    &allow.source,
+                    &format!("address ranges such as 10.1.0.0/16 ({why})"),
+                )
+            })?);
+        }
+    }
     Ok(Settings {
+        models: PathBuf::from(
+            models
+                .value
+                .clone()
+                .unwrap_or_else(|| "models/manifest.toml".into()),
+        ),
+        models_source: models.source.clone(),
+        allow_fetch_from,
         listen: listen_addr,
         data_dir: data_dir_path,
         database,
@@ -278,9 +326,9 @@ fn parse_database_url(v: &str) -> Result<DatabaseUrl, String> {
         return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
     }
     if v.starts_with("postgres://") || v.starts_with("postgresql://") {
-        return Err("sqlite://PATH: this build has no PostgreSQL store yet".into());
+        return Ok(DatabaseUrl::Postgres(v.to_string()));
     }
-    Err("sqlite://PATH".into())
+    Err("sqlite://PATH or postgres://USER@HOST:PORT/DATABASE".into())
 }
 
 #[cfg(test)]

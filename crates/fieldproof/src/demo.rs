@@ -6,9 +6,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use fieldproof_analysis::Engine;
+use fieldproof_blobs::Blobs;
 use fieldproof_domain::app::parse_and_validate;
 use fieldproof_domain::role::Role;
 use fieldproof_store::Store;
+
+include!(concat!(env!("OUT_DIR"), "/demo_examples.rs"));
 
 pub const SITE: &str = "demo";
 pub const APPLICATION: &str = include_str!("../../../demo/equipment-check.toml");
@@ -28,8 +32,24 @@ pub fn key_file(data_dir: &Path) -> PathBuf {
     data_dir.join("demo-api-key")
 }
 
+/// The bytes of a demo example photo by the name the demo application uses.
+pub fn example(name: &str) -> Result<Vec<u8>> {
+    EXAMPLES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, b)| b.to_vec())
+        .ok_or_else(|| {
+            anyhow::anyhow!("the demo example photo {name} is not built into this binary")
+        })
+}
+
 /// Sets up the demo if needed and returns the admin's key.
-pub async fn ensure(store: &dyn Store, data_dir: &Path) -> Result<String> {
+pub async fn ensure(
+    store: &dyn Store,
+    blobs: &dyn Blobs,
+    engine: Option<&Engine>,
+    data_dir: &Path,
+) -> Result<String> {
     let file = key_file(data_dir);
     if let Some(site) = store.find_site(SITE).await? {
         if let Ok(key) = std::fs::read_to_string(&file) {
@@ -49,7 +69,7 @@ pub async fn ensure(store: &dyn Store, data_dir: &Path) -> Result<String> {
     let site = crate::admin::create_site(store, SITE).await?;
     let version = parse_and_validate(APPLICATION)
         .map_err(|e| anyhow::anyhow!("the built-in demo application is invalid: {e:?}"))?;
-    let version = crate::app::publish(store, &site, version).await?;
+    let version = crate::app::publish(store, blobs, engine, &site, version, &example).await?;
     let mut admin = None;
     for (email, first, last, role) in USERS {
         let user = crate::admin::create_user(store, &site, email, first, last, role).await?;

@@ -8,17 +8,14 @@ pub mod app;
 pub mod config;
 pub mod demo;
 pub mod keys;
+pub mod parts;
 pub mod serve;
 
-use std::process::ExitCode;
-use std::sync::Arc;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
-use fieldproof_store::Store;
-use fieldproof_store_sqlite::SqliteStore;
+use std::process::ExitCode;
 
-use config::{DatabaseUrl, ServeFlags, Settings, StorageFlags};
+use config::{ServeFlags, StorageFlags};
 
 #[derive(Parser)]
 #[command(
@@ -77,30 +74,12 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Admin(cmd) => {
             let settings = config::resolve(&cli.storage, None, &env)?;
-            let store = open_store(&settings)?;
+            let store = parts::open_store(&settings).await?;
             admin::run(store.as_ref(), cmd).await
         }
         Command::App(cmd) => {
-            if let app::AppCommand::Validate { file } = &cmd {
-                return app::validate(file);
-            }
             let settings = config::resolve(&cli.storage, None, &env)?;
-            let store = open_store(&settings)?;
-            app::run(store.as_ref(), cmd).await
-        }
-    }
-}
-
-/// Opens the configured store, creating the data directory and running migrations.
-pub fn open_store(settings: &Settings) -> Result<Arc<dyn Store>> {
-    match &settings.database {
-        DatabaseUrl::Sqlite(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create the directory {}", dir.display()))?;
-            }
-            let store = SqliteStore::open(path)?;
-            Ok(Arc::new(store))
+            app::run(&settings, cmd).await
         }
     }
 }

@@ -14,9 +14,19 @@ pub async fn run(settings: Settings) -> Result<()> {
             settings.data_dir.display()
         )
     })?;
-    let store = crate::open_store(&settings)?;
+    let store = crate::parts::open_store(&settings).await?;
+    let blobs = crate::parts::open_blobs(&settings)?;
+    let engine = crate::parts::load_engine(&settings).await?;
     let demo_key = if settings.demo {
-        Some(crate::demo::ensure(store.as_ref(), &settings.data_dir).await?)
+        Some(
+            crate::demo::ensure(
+                store.as_ref(),
+                blobs.as_ref(),
+                Some(&engine),
+                &settings.data_dir,
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -35,9 +45,16 @@ pub async fn run(settings: Settings) -> Result<()> {
     }
     let state = AppState::new(
         store,
+        blobs,
+        engine,
         ApiConfig {
             json_body_limit: settings.json_body_limit,
             public_url: settings.public_url.clone(),
+            fetch: fieldproof_fetch::FetchPolicy {
+                allow: settings.allow_fetch_from.clone(),
+                ..Default::default()
+            },
+            ..Default::default()
         },
     );
     fieldproof_api::serve(listener, state, shutdown_signal()).await?;

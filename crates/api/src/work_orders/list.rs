@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{OriginalUri, RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use fieldproof_domain::role::Action;
 use fieldproof_domain::FieldErrors;
@@ -71,7 +71,7 @@ pub async fn list(
             None,
         ));
     }
-    let base = base_url(&state, &headers, uri.path());
+    let base = format!("{}{}", super::base_url(&state, &headers), uri.path());
     let link = |p: u64| -> Value {
         let mut q = form_urlencoded::Serializer::new(String::new());
         for (k, v) in params.pairs().iter().filter(|(k, _)| k != "page") {
@@ -94,21 +94,6 @@ pub async fn list(
         StatusCode::OK,
         &json!({"count": count, "next": next, "previous": previous, "results": results}),
     ))
-}
-
-/// The absolute URL of this path: the configured public URL, else `http://<Host>`.
-fn base_url(state: &AppState, headers: &HeaderMap, path: &str) -> String {
-    match &state.config.public_url {
-        Some(url) => format!("{}{path}", url.trim_end_matches('/')),
-        None => {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
-                .unwrap_or("localhost");
-            format!("http://{host}{path}")
-        }
-    }
 }
 
 fn parse_params(params: &QueryParams) -> Result<(WorkOrderFilter, u64, u64), FieldErrors> {

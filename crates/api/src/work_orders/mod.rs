@@ -128,3 +128,40 @@ pub async fn resolve_references(
         Err(errors)
     })
 }
+
+/// The absolute URL prefix of this server: the configured public URL, else `http://<Host>`.
+pub fn base_url(state: &AppState, headers: &axum::http::HeaderMap) -> String {
+    match &state.config.public_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => {
+            let host = headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+                .unwrap_or("localhost");
+            format!("http://{host}")
+        }
+    }
+}
+
+/// The work order with its task states and (when asked) its inputs, as create, update,
+/// retrieve and review return it.
+pub async fn full_representation(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    wo: &WorkOrderRow,
+    version: &AppVersion,
+    include_inputs: bool,
+) -> ApiResult<serde_json::Value> {
+    let states = state.store.task_states(wo.site_id, wo.id).await?;
+    let inputs = if include_inputs {
+        let rows = state.store.list_inputs(wo.site_id, wo.id).await?;
+        Some(crate::analyze::render_inputs(
+            &base_url(state, headers),
+            &rows,
+        ))
+    } else {
+        None
+    };
+    Ok(render::work_order(wo, version, Some(&states), inputs))
+}

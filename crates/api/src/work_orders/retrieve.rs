@@ -1,11 +1,11 @@
 //! `GET /v0.2/work-orders/{id}/` → 200, with `include_inputs` (default `true`).
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use fieldproof_domain::role::Action;
 
-use super::{load, parse_id, render};
+use super::{full_representation, load, parse_id};
 use crate::error::{json_response, ApiError, ApiResult};
 use crate::extract::Caller;
 use crate::query::{parse_bool, QueryParams};
@@ -14,6 +14,7 @@ use crate::AppState;
 pub async fn retrieve(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
@@ -29,10 +30,6 @@ pub async fn retrieve(
     };
     let site_id = caller.0.site_id;
     let (wo, version) = load(&state, site_id, parse_id(&id)?).await?;
-    let states = state.store.task_states(site_id, wo.id).await?;
-    let inputs = include_inputs.then(Vec::new);
-    Ok(json_response(
-        StatusCode::OK,
-        &render::work_order(&wo, &version, Some(&states), inputs),
-    ))
+    let body = full_representation(&state, &headers, &wo, &version, include_inputs).await?;
+    Ok(json_response(StatusCode::OK, &body))
 }

@@ -1,13 +1,13 @@
 //! `PATCH /v0.2/work-orders/{id}/` → 200. Each given field replaces the stored one.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use fieldproof_domain::role::Action;
 use fieldproof_domain::work_order::parse_update;
 use fieldproof_store::{StoreError, WorkOrderChanges};
 
-use super::{load, parse_id, render, resolve_references};
+use super::{full_representation, load, parse_id, resolve_references};
 use crate::error::{json_response, ApiError, ApiResult};
 use crate::extract::{Caller, JsonObject};
 use crate::time::now_micros;
@@ -16,6 +16,7 @@ use crate::AppState;
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(id): Path<String>,
     body: JsonObject,
 ) -> ApiResult<Response> {
@@ -43,9 +44,6 @@ pub async fn update(
         Err(StoreError::NotFound) => return Err(ApiError::WorkOrderNotFound),
         other => other?,
     };
-    let states = state.store.task_states(site_id, wo.id).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &render::work_order(&updated, &version, Some(&states), Some(Vec::new())),
-    ))
+    let body = full_representation(&state, &headers, &updated, &version, true).await?;
+    Ok(json_response(StatusCode::OK, &body))
 }

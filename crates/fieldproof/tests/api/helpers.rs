@@ -1,11 +1,13 @@
 //! `spawn_app()`: a fresh database with the demo site, the server on an ephemeral loopback port,
 //! and a client that speaks JSON like an integrator does.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use fieldproof::admin::{create_site, create_user};
 use fieldproof::app::publish;
+use fieldproof_analysis::Engine;
 use fieldproof_api::{ApiConfig, AppState};
+use fieldproof_blobs::{Blobs, LocalBlobs};
 use fieldproof_domain::app::parse_and_validate;
 use fieldproof_domain::role::Role;
 use fieldproof_store::{Site, Store};
@@ -18,6 +20,8 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
+    pub blobs: Arc<dyn Blobs>,
+    pub engine: Arc<Engine>,
     /// The demo site and the key of its administrator.
     pub site: Site,
     pub key: String,
@@ -34,17 +38,36 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(ApiConfig::default()).await
 }
 
+/// The models, loaded once for the whole test binary (loading and warming up takes a while).
+/// A missing or corrupt model fails the tests: they never run without their real models.
+pub fn engine() -> Arc<Engine> {
+    static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/manifest.toml");
+            Arc::new(
+                Engine::load(std::path::Path::new(manifest)).unwrap_or_else(|e| {
+                    panic!("the API tests need the real models ({manifest}): {e}")
+                }),
+            )
+        })
+        .clone()
+}
+
 pub async fn spawn_app_with(config: ApiConfig) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("fieldproof.sqlite")).expect("open store"));
-    let key = fieldproof::demo::ensure(store.as_ref(), dir.path())
+    let blobs: Arc<dyn Blobs> =
+        Arc::new(LocalBlobs::open(&dir.path().join("blobs")).expect("open blobs"));
+    let engine = tokio::task::spawn_blocking(engine).await.unwrap();
+    let key = fieldproof::demo::ensure(store.as_ref(), blobs.as_ref(), Some(&engine), dir.path())
         .await
         .expect("demo set-up");
     let site = store.find_site("demo").await.unwrap().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = AppState::new(store.clone(), config);
+    let state = AppState::new(store.clone(), blobs.clone(), engine.clone(), config);
     tokio::spawn(async move {
         fieldproof_api::serve(listener, state, std::future::pending())
             .await
@@ -54,6 +77,8 @@ pub async fn spawn_app_with(config: ApiConfig) -> TestApp {
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
         store,
+        blobs,
+        engine,
         site,
         key,
         _dir: dir,
@@ -100,7 +125,16 @@ impl TestApp {
     pub async fn add_site(&self, name: &str) -> (Site, String) {
         let site = create_site(self.store.as_ref(), name).await.unwrap();
         let v = parse_and_validate(fieldproof::demo::APPLICATION).unwrap();
-        publish(self.store.as_ref(), &site, v).await.unwrap();
+        publish(
+            self.store.as_ref(),
+            self.blobs.as_ref(),
+            Some(&self.engine),
+            &site,
+            v,
+            &fieldproof::demo::example,
+        )
+        .await
+        .unwrap();
         let key = self.key_for(&site, Role::Administrator).await;
         (site, key)
     }
@@ -124,7 +158,16 @@ impl TestApp {
     /// Publishes an application from TOML text as the demo site's new version.
     pub async fn publish_app(&self, toml: &str) {
         let v = parse_and_validate(toml).expect("valid test application");
-        publish(self.store.as_ref(), &self.site, v).await.unwrap();
+        publish(
+            self.store.as_ref(),
+            self.blobs.as_ref(),
+            Some(&self.engine),
+            &self.site,
+            v,
+            &fieldproof::demo::example,
+        )
+        .await
+        .unwrap();
     }
 }
 

@@ -2,6 +2,7 @@
 //!
 //! One test binary (faster to build and link than one per file); a module per concern.
 
+mod analyze;
 mod create;
 mod errors;
 mod helpers;

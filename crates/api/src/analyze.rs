@@ -1,0 +1,610 @@
+//! `POST /v0.2/work-orders/{id}/analyze/`: one input analysed in the context of one task group;
+//! and `GET /v0.2/work-orders/{id}/inputs/{input_id}/file`, the stored input.
+//!
+//! The body is either JSON with named inputs (`image_input`, `context`) or `multipart/form-data`
+//! with a `context` field and a `file` part. The input is sniffed from its bytes; a PDF gives the
+//! photo its scanned page carries. Nothing is stored for an input that cannot be decoded. The
+//! file is written to the blob store (durably) before the analysis is recorded, so a crash leaves
+//! at most an unreferenced file, never a record without its file.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use fieldproof_analysis::{extract_pdf_photo, sniff, AnalysisError, InputKind, Prototypes};
+use fieldproof_domain::activation::active_tasks;
+use fieldproof_domain::app::{AppVersion, BindingRule, TaskGroup};
+use fieldproof_domain::role::Action;
+use fieldproof_domain::FieldErrors;
+use fieldproof_store::{AnalysisRow, InputRow, TaskStates, WorkOrderRow};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::{json_response, ApiError, ApiResult};
+use crate::extract::Caller;
+use crate::time::{format_micros, now_micros};
+use crate::work_orders::{load, parse_id, render};
+use crate::{blob_keys, AppState};
+
+/// Largest decoded image, and largest PDF (decimal megabytes, as phones show sizes).
+pub const MAX_IMAGE_BYTES: usize = 5_000_000;
+pub const MAX_PDF_BYTES: usize = 8_000_000;
+/// Largest analysis request body: a base64 PDF of 8 MB plus the JSON around it.
+pub const MAX_ANALYSIS_BODY: usize = 11_000_000;
+
+/// An input as received, before decoding.
+struct Received {
+    bytes: Vec<u8>,
+    context: String,
+    metadata: Map<String, Value>,
+}
+
+pub async fn analyze(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> ApiResult<Response> {
+    caller.require(Action::Analyze)?;
+    let site_id = caller.0.site_id;
+    let (wo, version) = load(&state, site_id, parse_id(&id)?).await?;
+    let received = read_input(&state, req).await?;
+    let group = version.task_group(&received.context).ok_or_else(|| {
+        let known: Vec<&str> = version
+            .task_groups
+            .iter()
+            .map(|g| g.name.as_str())
+            .collect();
+        field_error(
+            "context",
+            format!(
+                "There is no task group named {:?}. Known task groups: {}.",
+                received.context,
+                known.join(", ")
+            ),
+        )
+    })?;
+
+    // What the file is, from its bytes; a PDF gives its page photo.
+    let kind = sniff(&received.bytes).ok_or_else(|| {
+        field_error(
+            "image_input",
+            "The file is not a JPEG, PNG or PDF: send a photo (JPEG or PNG) or a scanned PDF.",
+        )
+    })?;
+    let limit = if kind == InputKind::Pdf {
+        MAX_PDF_BYTES
+    } else {
+        MAX_IMAGE_BYTES
+    };
+    if received.bytes.len() > limit {
+        return Err(too_large(kind, received.bytes.len(), limit));
+    }
+    let photo_bytes = if kind == InputKind::Pdf {
+        extract_pdf_photo(&received.bytes)
+            .map_err(|e| field_error("image_input", capitalise(&e.to_string())))?
+    } else {
+        received.bytes.clone()
+    };
+
+    let prototypes = prototypes(&state, site_id, &version, group).await?;
+    let earlier: Vec<u64> = state
+        .store
+        .list_inputs(site_id, wo.id)
+        .await?
+        .iter()
+        .filter_map(|i| i.phash)
+        .collect();
+
+    let permit = state
+        .analysis_permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::Internal("analysis pool closed".into()))?;
+    let engine = state.engine.clone();
+    let group_owned = group.clone();
+    let verdict = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let started = Instant::now();
+        let image = engine.decode(&photo_bytes)?;
+        let decode_time = started.elapsed();
+        engine.analyze(&image, &group_owned, &earlier, &prototypes, decode_time)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("analysis task failed: {e}")))?
+    .map_err(|e| match e {
+        AnalysisError::Input(m) => field_error("image_input", capitalise(&m)),
+        AnalysisError::Setup(m) => ApiError::Internal(m),
+    })?;
+
+    let now = now_micros();
+    let input_id = Uuid::new_v4();
+    let analysis_id = Uuid::new_v4();
+    let blob_key = blob_keys::input(site_id, wo.id, input_id, kind.extension());
+    state
+        .blobs
+        .put(&blob_key, received.bytes.clone())
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let timings = json!({
+        "decode_ms": verdict.timings.decode.as_secs_f64() * 1e3,
+        "checks_ms": verdict.timings.checks.as_secs_f64() * 1e3,
+        "model_ms": verdict.timings.model.as_secs_f64() * 1e3,
+    });
+    let mut details = verdict.details.clone();
+    details["timings"] = timings;
+    details["conformity_codes"] = json!(verdict.conformity_codes);
+    details["request_metadata"] = Value::Object(received.metadata);
+    let input = InputRow {
+        id: input_id,
+        site_id,
+        work_order_id: wo.id,
+        task_group_name: group.name.clone(),
+        kind: if kind == InputKind::Pdf {
+            "pdf"
+        } else {
+            "image"
+        }
+        .to_string(),
+        content_type: kind.content_type().to_string(),
+        blob_key: blob_key.clone(),
+        size: received.bytes.len() as u64,
+        sha256: hex::encode(Sha256::digest(&received.bytes)),
+        phash: Some(verdict.phash),
+        status: verdict.status.as_str().to_string(),
+        conformity_messages: verdict.conformity_messages.clone(),
+        analysis_id,
+        create_date: now,
+    };
+    let analysis = AnalysisRow {
+        id: analysis_id,
+        site_id,
+        work_order_id: wo.id,
+        input_id,
+        task_group_name: group.name.clone(),
+        app_version_id: version.id,
+        user_id: caller.0.user_id,
+        status: verdict.status.as_str().to_string(),
+        conformity_messages: verdict.conformity_messages.clone(),
+        values: verdict.values.clone(),
+        details,
+        model_hashes: verdict.model_hashes.clone(),
+        create_date: now,
+    };
+    let (wo, states) = match state
+        .store
+        .record_analysis(input, analysis, version.clone())
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            // The work order was deleted meanwhile, or the store failed: the file goes too.
+            let _ = state.blobs.delete(&blob_key).await;
+            return Err(match e {
+                fieldproof_store::StoreError::NotFound => ApiError::WorkOrderNotFound,
+                other => other.into(),
+            });
+        }
+    };
+    let tasks = group_tasks(&wo, &version, group, &states);
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "id": analysis_id,
+            "input_id": input_id,
+            "work_order_id": wo.id,
+            "task_group_name": group.name,
+            "status": verdict.status.as_str(),
+            "conformity_messages": verdict.conformity_messages,
+            "tasks": tasks,
+            "progress_score": render::score(wo.progress_score),
+        }),
+    ))
+}
+
+/// The active tasks of `group` in this work order, with their states.
+fn group_tasks(
+    wo: &WorkOrderRow,
+    version: &AppVersion,
+    group: &TaskGroup,
+    states: &TaskStates,
+) -> Vec<Value> {
+    active_tasks(version, &wo.types)
+        .into_iter()
+        .filter(|(g, _)| g.id == group.id)
+        .map(|(g, t)| {
+            json!({
+                "id": t.id, "name": t.name, "label": t.label, "type": t.kind.as_str(),
+                "group_id": g.id, "group_name": g.name, "state": states.get(&t.name),
+            })
+        })
+        .collect()
+}
+
+/// Prototypes of the group's nearest-example tasks: from the engine's cache, or computed from
+/// the example photos in the blob store (once per version).
+async fn prototypes(
+    state: &AppState,
+    site_id: Uuid,
+    version: &Arc<AppVersion>,
+    group: &TaskGroup,
+) -> ApiResult<HashMap<String, Arc<Prototypes>>> {
+    let mut out = HashMap::new();
+    let group_index = version
+        .task_groups
+        .iter()
+        .position(|g| g.id == group.id)
+        .unwrap_or(0);
+    let mut examples: Option<Vec<Option<Vec<u8>>>> = None;
+    for task in &group.tasks {
+        let Some(binding) = &task.binding else {
+            continue;
+        };
+        if binding.rule != BindingRule::NearestExample {
+            continue;
+        }
+        if let Some(p) = state.engine.cached_prototypes(version, task) {
+            out.insert(task.name.clone(), p);
+            continue;
+        }
+        if examples.is_none() {
+            let mut bytes = Vec::with_capacity(group.examples.len());
+            for (i, e) in group.examples.iter().enumerate() {
+                let key = blob_keys::example(site_id, version.id, group_index, i, &e.file);
+                bytes.push(
+                    state
+                        .blobs
+                        .get(&key)
+                        .await
+                        .map_err(|e| ApiError::Internal(e.to_string()))?,
+                );
+            }
+            examples = Some(bytes);
+        }
+        let (engine, version, group, task_c, binding) = (
+            state.engine.clone(),
+            version.clone(),
+            group.clone(),
+            task.clone(),
+            binding.clone(),
+        );
+        let ex = examples.clone().unwrap_or_default();
+        let permit = state
+            .analysis_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::Internal("analysis pool closed".into()))?;
+        let protos = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            engine.compute_prototypes(&version, &group, &task_c, &binding, &ex)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("prototype task failed: {e}")))?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        out.insert(task.name.clone(), protos);
+    }
+    Ok(out)
+}
+
+async fn read_input(state: &AppState, req: Request) -> ApiResult<Received> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match mime.as_str() {
+        "application/json" => {
+            let bytes = to_bytes(req.into_body(), MAX_ANALYSIS_BODY)
+                .await
+                .map_err(|_| ApiError::PayloadTooLarge(MAX_ANALYSIS_BODY))?;
+            let body: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::BadRequest(format!("JSON parse error: {e}.")))?;
+            let Value::Object(body) = body else {
+                return Err(ApiError::BadRequest(
+                    "The request body must be a JSON object.".into(),
+                ));
+            };
+            read_json_input(state, &body).await
+        }
+        "multipart/form-data" => read_multipart(state, req).await,
+        _ => Err(ApiError::UnsupportedMediaType(content_type)),
+    }
+}
+
+fn field_error(field: &str, message: impl Into<String>) -> ApiError {
+    let mut e = FieldErrors::new();
+    e.add(field, message);
+    ApiError::Fields(e)
+}
+
+fn too_large(kind: InputKind, size: usize, limit: usize) -> ApiError {
+    let what = if kind == InputKind::Pdf {
+        "PDF"
+    } else {
+        "image"
+    };
+    ApiError::PayloadTooLarge413(format!(
+        "The {what} is {:.1} MB; at most {} MB are accepted: send a smaller file.",
+        size as f64 / 1e6,
+        limit / 1_000_000
+    ))
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => {
+            f.to_uppercase().chain(c).collect::<String>() + if s.ends_with('.') { "" } else { "." }
+        }
+        None => String::new(),
+    }
+}
+
+async fn read_json_input(state: &AppState, body: &Map<String, Value>) -> ApiResult<Received> {
+    let mut errors = FieldErrors::new();
+    let metadata = match body.get("metadata") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => {
+            errors.add("metadata", "The metadata must be a key-value object.");
+            Map::new()
+        }
+    };
+    let Some(Value::Array(inputs)) = body.get("inputs") else {
+        errors.add(
+            "inputs",
+            "Field 'inputs' is missing or not a list: send [{\"name\": \"image_input\", ...}, {\"name\": \"context\", ...}].",
+        );
+        return Err(ApiError::Fields(errors));
+    };
+    let mut images = Vec::new();
+    let mut context = None;
+    for (i, input) in inputs.iter().enumerate() {
+        let name = input.get("name").and_then(Value::as_str);
+        let data = input.get("data");
+        let value = data.and_then(|d| d.get("value")).and_then(Value::as_str);
+        let kind = data.and_then(|d| d.get("type")).and_then(Value::as_str);
+        match (name, kind, value) {
+            (Some("context"), _, Some(v)) => {
+                if context.replace(v.to_string()).is_some() {
+                    errors.add("context", "Give the context (task group name) once.");
+                }
+            }
+            (Some("context"), _, None) => errors.add("context", "The context needs data.value: the task group name."),
+            (Some(_), Some("image" | "pdf" | "file"), Some(v)) => images.push(v.to_string()),
+            (Some(_), Some("image" | "pdf" | "file"), None) => {
+                errors.add("image_input", "The image input needs data.value: a URL or a data URI.")
+            }
+            _ => errors.add(
+                "inputs",
+                format!("inputs[{i}] is not understood: each input is {{\"name\": ..., \"data\": {{\"type\": \"image\" or \"text\", \"value\": ...}}}}."),
+            ),
+        }
+    }
+    if images.is_empty() {
+        errors.add(
+            "image_input",
+            "Field 'image_input' is missing. This field is required.",
+        );
+    } else if images.len() > 1 {
+        errors.add(
+            "image_input",
+            format!("Exactly one image per analysis; got {}.", images.len()),
+        );
+    }
+    if context.is_none() {
+        errors.add(
+            "context",
+            "Field 'context' is missing. This field is required.",
+        );
+    }
+    errors.into_result().map_err(ApiError::Fields)?;
+    let bytes = fetch_value(state, &images[0]).await?;
+    Ok(Received {
+        bytes,
+        context: context.expect("checked"),
+        metadata,
+    })
+}
+
+/// The bytes of an image value: a data URI (decoded) or an http(s) URL (fetched, guarded).
+async fn fetch_value(state: &AppState, value: &str) -> ApiResult<Vec<u8>> {
+    let value = value.trim();
+    if let Some(rest) = value.strip_prefix("data:") {
+        let (meta, payload) = rest.split_once(',').ok_or_else(|| {
+            field_error(
+                "image_input",
+                "The data URI has no comma: use data:image/jpeg;base64,<base64>.",
+            )
+        })?;
+        let media = meta.trim_end_matches(";base64").to_ascii_lowercase();
+        if !meta.ends_with(";base64") {
+            return Err(field_error(
+                "image_input",
+                "Only base64 data URIs are accepted: data:image/jpeg;base64,<base64>.",
+            ));
+        }
+        if !matches!(
+            media.as_str(),
+            "image/jpg" | "image/jpeg" | "image/png" | "application/pdf"
+        ) {
+            return Err(field_error(
+                "image_input",
+                format!("Unsupported data URI type {media:?}: use image/jpeg, image/jpg, image/png or application/pdf."),
+            ));
+        }
+        // Check the size before decoding: base64 is 4 characters per 3 bytes.
+        if payload.len() / 4 * 3 > MAX_PDF_BYTES + 3 {
+            return Err(ApiError::PayloadTooLarge413(format!(
+                "The file is over {} MB: send a smaller file.",
+                MAX_PDF_BYTES / 1_000_000
+            )));
+        }
+        let cleaned: String = payload
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
+        return base64::engine::general_purpose::STANDARD
+            .decode(cleaned.as_bytes())
+            .map_err(|e| {
+                field_error(
+                    "image_input",
+                    format!("The data URI is not valid base64 ({e})."),
+                )
+            });
+    }
+    if value.starts_with("http://") || value.starts_with("https://") {
+        return state
+            .fetcher
+            .fetch(value, MAX_PDF_BYTES)
+            .await
+            .map(|f| f.bytes)
+            .map_err(|e| field_error("image_input", capitalise(&e.to_string())));
+    }
+    Err(field_error(
+        "image_input",
+        "The image must be an http(s) URL or a data URI (data:image/jpeg;base64,...).",
+    ))
+}
+
+async fn read_multipart(state: &AppState, req: Request) -> ApiResult<Received> {
+    let mut multipart = Multipart::from_request(req, state)
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("Malformed multipart body: {e}.")))?;
+    let mut file: Option<Vec<u8>> = None;
+    let mut context = None;
+    let mut files = 0;
+    let mut total = 0usize;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(ApiError::BadRequest(format!(
+                    "Malformed multipart body: {e}."
+                )))
+            }
+        };
+        let name = field.name().unwrap_or("").to_string();
+        let mut data = Vec::new();
+        let mut field = field;
+        loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) => {
+                    total += chunk.len();
+                    if total > MAX_ANALYSIS_BODY {
+                        return Err(ApiError::PayloadTooLarge(MAX_ANALYSIS_BODY));
+                    }
+                    data.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(ApiError::BadRequest(format!(
+                        "Malformed multipart body: {e}."
+                    )))
+                }
+            }
+        }
+        match name.as_str() {
+            "context" => {
+                context = Some(
+                    String::from_utf8(data)
+                        .map_err(|_| field_error("context", "The context must be text."))?
+                        .trim()
+                        .to_string(),
+                )
+            }
+            "file" | "image" | "image_input" => {
+                files += 1;
+                file = Some(data);
+            }
+            _ => {}
+        }
+    }
+    let mut errors = FieldErrors::new();
+    if files == 0 {
+        errors.add("file", "Field 'file' is missing. This field is required.");
+    } else if files > 1 {
+        errors.add(
+            "file",
+            format!("Exactly one image per analysis; got {files}."),
+        );
+    }
+    if context.as_deref().is_none_or(str::is_empty) {
+        errors.add(
+            "context",
+            "Field 'context' is missing. This field is required.",
+        );
+    }
+    errors.into_result().map_err(ApiError::Fields)?;
+    Ok(Received {
+        bytes: file.expect("checked"),
+        context: context.expect("checked"),
+        metadata: Map::new(),
+    })
+}
+
+/// `GET /v0.2/work-orders/{id}/inputs/{input_id}/file`: the stored input, to the work order's
+/// site only.
+pub async fn input_file(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, input_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    caller.require(Action::ReadWorkOrders)?;
+    let site_id = caller.0.site_id;
+    let wo_id = parse_id(&id)?;
+    let input_id = Uuid::parse_str(&input_id).map_err(|_| ApiError::NotFound)?;
+    let inputs = state.store.list_inputs(site_id, wo_id).await?;
+    let input = inputs
+        .into_iter()
+        .find(|i| i.id == input_id)
+        .ok_or(ApiError::NotFound)?;
+    let bytes = state
+        .blobs
+        .get(&input.blob_key)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .ok_or(ApiError::NotFound)?;
+    let mut resp = (StatusCode::OK, Body::from(bytes)).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&input.content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    Ok(resp)
+}
+
+/// The `inputs` of a work order as the API shows them.
+pub fn render_inputs(base: &str, inputs: &[InputRow]) -> Vec<Value> {
+    inputs
+        .iter()
+        .map(|i| {
+            json!({
+                "id": i.id,
+                "task_group_name": i.task_group_name,
+                "create_date": format_micros(i.create_date),
+                "status": i.status,
+                "conformity_messages": i.conformity_messages,
+                "analysis_id": i.analysis_id,
+                "kind": i.kind,
+                "content_type": i.content_type,
+                "url": format!("{base}/v0.2/work-orders/{}/inputs/{}/file", i.work_order_id, i.id),
+            })
+        })
+        .collect()
+}

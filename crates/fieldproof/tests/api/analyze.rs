@@ -1,0 +1,598 @@
+//! `POST /v0.2/work-orders/{id}/analyze/`, the stored inputs, corrections, reviews and the
+//! progress score through a whole work order, with the real models.
+
+use base64::Engine as _;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// A demo example photo by a fragment of its name (e.g. "before", "after").
+pub fn demo_photo(fragment: &str) -> Vec<u8> {
+    fieldproof::demo::EXAMPLES
+        .iter()
+        .find(|(n, _)| n.contains(fragment))
+        .unwrap_or_else(|| panic!("no demo example photo named like {fragment:?}"))
+        .1
+        .to_vec()
+}
+
+pub fn data_uri(bytes: &[u8], media: &str) -> String {
+    format!(
+        "data:{media};base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+pub fn body(image: &str, group: &str) -> Value {
+    json!({"inputs": [
+        {"name": "image_input", "data": {"type": "image", "value": image}},
+        {"name": "context", "data": {"type": "text", "value": group}}
+    ]})
+}
+
+/// A JPEG of a textured scene, sharp and well exposed, `seed` varying its content.
+pub fn scene(seed: u32, brightness: f32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(640, 480, |x, y| {
+        let v = ((x * 7 + y * 13 + seed * 31) % 64) as f32 * 2.0
+            + if (x / 40 + y / 40 + seed) % 2 == 0 {
+                60.0
+            } else {
+                0.0
+            };
+        let v = ((v + 40.0) * brightness).clamp(0.0, 255.0) as u8;
+        image::Rgb([v, v.saturating_add((seed % 50) as u8), v / 2 + 20])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .unwrap();
+    out.into_inner()
+}
+
+fn wo_path(wo: &Value) -> String {
+    format!("/v0.2/work-orders/{}/", wo["id"].as_str().unwrap())
+}
+
+async fn analyze(app: &TestApp, wo: &Value, body: Value) -> Reply {
+    app.call(
+        Method::POST,
+        &format!("{}analyze/", wo_path(wo)),
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_analysis_stores_the_input_and_updates_the_work_order() {
+    let app = spawn_app().await;
+    let wo = app
+        .create(json!({"name": "a", "work_order_types": ["installation"]}))
+        .await;
+    let photo = demo_photo("after");
+    let r = analyze(
+        &app,
+        &wo,
+        body(
+            &data_uri(&photo, "image/jpeg"),
+            "equipment-after-intervention",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for k in [
+        "id",
+        "input_id",
+        "task_group_name",
+        "status",
+        "conformity_messages",
+        "tasks",
+        "progress_score",
+    ] {
+        assert!(r.body.get(k).is_some(), "{k} missing in {}", r.body);
+    }
+    assert_eq!(r.body["task_group_name"], "equipment-after-intervention");
+    assert_eq!(r.body["conformity_messages"], json!([]));
+    let tasks = r.body["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 2);
+    for t in tasks {
+        let s = &t["state"];
+        assert!(!s.is_null(), "{t}");
+        for k in [
+            "analyzed_value",
+            "corrected_value",
+            "value",
+            "is_conformity_validated",
+            "message",
+        ] {
+            assert!(s.get(k).is_some(), "state key {k}");
+        }
+    }
+    let after = wo_path(&wo);
+    let now = app.call(Method::GET, &after, None).await.body;
+    assert_eq!(now["first_analysis_id"], r.body["id"]);
+    assert_eq!(now["latest_analysis_id"], r.body["id"]);
+    assert_eq!(now["progress_score"], r.body["progress_score"]);
+    let inputs = now["inputs"].as_array().unwrap();
+    assert_eq!(inputs.len(), 1);
+    assert_eq!(inputs[0]["id"], r.body["input_id"]);
+    assert_eq!(inputs[0]["status"], r.body["status"]);
+    // The stored file comes back byte for byte, to the same site only.
+    let url = inputs[0]["url"].as_str().unwrap();
+    let file = app
+        .client
+        .get(url)
+        .header("Authorization", format!("Token {}", app.key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), 200);
+    assert_eq!(file.headers()["content-type"], "image/jpeg");
+    assert_eq!(file.bytes().await.unwrap().as_ref(), photo.as_slice());
+    let (_, other_key) = app.add_site("other").await;
+    let r2 = app
+        .client
+        .get(url)
+        .header("Authorization", format!("Token {other_key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r2.status(), 404);
+    // A second analysis moves only the latest id.
+    let r3 = analyze(
+        &app,
+        &wo,
+        body(
+            &data_uri(&demo_photo("before"), "image/jpeg"),
+            "equipment-before-intervention",
+        ),
+    )
+    .await;
+    assert_eq!(r3.status, 200, "{}", r3.body);
+    let now = app.call(Method::GET, &after, None).await.body;
+    assert_eq!(now["first_analysis_id"], r.body["id"]);
+    assert_eq!(now["latest_analysis_id"], r3.body["id"]);
+    assert_eq!(now["inputs"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn multipart_uploads_work() {
+    let app = spawn_app().await;
+    let wo = app.create(json!({"name": "m"})).await;
+    // Built by hand, as a phone browser's form sends it.
+    let boundary = "----fieldproof-test-boundary";
+    let mut form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"context\"\r\n\r\nequipment-after-intervention\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
+    )
+    .into_bytes();
+    form.extend_from_slice(&demo_photo("after"));
+    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let r = send(
+        app.client
+            .post(app.url(&format!("{}analyze/", wo_path(&wo))))
+            .header("Authorization", format!("Token {}", app.key))
+            .header(
+                "Content-Type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(form),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["task_group_name"], "equipment-after-intervention");
+}
+
+#[tokio::test]
+async fn unusable_photos_get_conformity_errors_and_no_values() {
+    let app = spawn_app().await;
+    let wo = app.create(json!({"name": "c"})).await;
+    let dark = scene(1, 0.08);
+    let r = analyze(
+        &app,
+        &wo,
+        body(
+            &data_uri(&dark, "image/jpeg"),
+            "equipment-after-intervention",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], "conformity_error");
+    let messages = r.body["conformity_messages"].as_array().unwrap();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.as_str().unwrap().contains("too dark")),
+        "{messages:?}"
+    );
+    assert!(
+        r.body["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["state"].is_null()),
+        "no value computed"
+    );
+    // The same usable photo twice: the second is a duplicate.
+    let photo = scene(2, 1.0);
+    let first = analyze(
+        &app,
+        &wo,
+        body(
+            &data_uri(&photo, "image/jpeg"),
+            "equipment-after-intervention",
+        ),
+    )
+    .await;
+    assert_ne!(first.body["status"], "conformity_error", "{}", first.body);
+    let again = analyze(
+        &app,
+        &wo,
+        body(
+            &data_uri(&photo, "image/jpeg"),
+            "equipment-after-intervention",
+        ),
+    )
+    .await;
+    assert_eq!(again.body["status"], "conformity_error");
+    assert!(
+        again.body["conformity_messages"][0]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("already"),
+        "{}",
+        again.body
+    );
+}
+
+#[tokio::test]
+async fn bad_inputs_are_4xx_and_change_nothing() {
+    let app = spawn_app().await;
+    let wo = app.create(json!({"name": "bad"})).await;
+    let jpeg = demo_photo("after");
+    let group = "equipment-after-intervention";
+    let two_images = json!({"inputs": [
+        {"name": "image_input", "data": {"type": "image", "value": data_uri(&jpeg, "image/jpeg")}},
+        {"name": "image_input2", "data": {"type": "image", "value": data_uri(&jpeg, "image/jpeg")}},
+        {"name": "context", "data": {"type": "text", "value": group}}]});
+    let no_context = json!({"inputs": [{"name": "image_input", "data": {"type": "image", "value": data_uri(&jpeg, "image/jpeg")}}]});
+    let truncated = data_uri(&jpeg[..jpeg.len() / 2], "image/jpeg");
+    let oversized = data_uri(&vec![0xFFu8; 6_000_000], "image/jpeg");
+    let cases: Vec<(Value, u16, &str)> = vec![
+        (
+            body(&data_uri(&jpeg, "image/jpeg"), "no-such-group"),
+            400,
+            "context",
+        ),
+        (no_context, 400, "context"),
+        (two_images, 400, "image_input"),
+        (json!({"inputs": "x"}), 400, "inputs"),
+        (json!({}), 400, "inputs"),
+        (
+            body(&data_uri(b"GIF89a.......", "image/jpeg"), group),
+            400,
+            "image_input",
+        ),
+        (body(&truncated, group), 400, "image_input"),
+        (
+            body("data:image/jpeg;base64,@@@not-base64@@@", group),
+            400,
+            "image_input",
+        ),
+        (
+            body("data:image/gif;base64,R0lGODlh", group),
+            400,
+            "image_input",
+        ),
+        (body("ftp://example.com/a.jpg", group), 400, "image_input"),
+        (
+            body("http://127.0.0.1:9/photo.jpg", group),
+            400,
+            "image_input",
+        ),
+        (
+            body("http://localhost:9/photo.jpg", group),
+            400,
+            "image_input",
+        ),
+        (
+            body("http://169.254.169.254/latest/meta-data/", group),
+            400,
+            "image_input",
+        ),
+        (body(&oversized, group), 413, "detail"),
+    ];
+    for (b, status, key) in cases {
+        let r = analyze(&app, &wo, b.clone()).await;
+        assert_eq!(
+            r.status,
+            status,
+            "{}: {}",
+            &b.to_string()[..b.to_string().len().min(120)],
+            r.body
+        );
+        assert!(
+            r.body.get(key).is_some(),
+            "expected an error about {key}: {}",
+            r.body
+        );
+    }
+    let r = app
+        .call(
+            Method::POST,
+            "/v0.2/work-orders/7b0a0b8e-3f43-4d55-9d0e-6c0a4b9f2a11/analyze/",
+            Some(body(&data_uri(&jpeg, "image/jpeg"), group)),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body),
+        (404, json!({"detail": "WorkOrder not found!"}))
+    );
+    let raw = send(
+        app.client
+            .post(app.url(&format!("{}analyze/", wo_path(&wo))))
+            .header("Authorization", format!("Token {}", app.key))
+            .header("Content-Type", "image/jpeg")
+            .body(jpeg.clone()),
+    )
+    .await;
+    assert_eq!(raw.status, 415);
+    let now = app.call(Method::GET, &wo_path(&wo), None).await.body;
+    assert_eq!(now["inputs"], json!([]), "nothing was stored");
+    assert_eq!(now["latest_analysis_id"], Value::Null);
+    assert_eq!(now["update_date"], wo["update_date"]);
+}
+
+#[tokio::test]
+async fn a_scanned_pdf_is_analysed_from_its_page_photo() {
+    let app = spawn_app().await;
+    let wo = app.create(json!({"name": "pdf"})).await;
+    let jpeg = demo_photo("after");
+    let mut pdf =
+        b"%PDF-1.4\n1 0 obj << /Type /XObject /Subtype /Image /Filter /DCTDecode /Length ".to_vec();
+    pdf.extend_from_slice(format!("{} >>\nstream\n", jpeg.len()).as_bytes());
+    pdf.extend_from_slice(&jpeg);
+    pdf.extend_from_slice(b"\nendstream\nendobj\n%%EOF\n");
+    let r = analyze(
+        &app,
+        &wo,
+        body(
+            &data_uri(&pdf, "application/pdf"),
+            "equipment-after-intervention",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let now = app.call(Method::GET, &wo_path(&wo), None).await.body;
+    assert_eq!(now["inputs"][0]["content_type"], "application/pdf");
+    let vector =
+        b"%PDF-1.4\n1 0 obj << /Length 10 >>\nstream\nBT (x) ET\nendstream\nendobj\n%%EOF".to_vec();
+    let r = analyze(
+        &app,
+        &wo,
+        body(
+            &data_uri(&vector, "application/pdf"),
+            "equipment-after-intervention",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body["image_input"][0]
+            .as_str()
+            .unwrap()
+            .contains("no photo"),
+        "{}",
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn corrections_decide_and_the_score_reaches_100() {
+    let app = spawn_app().await;
+    let wo = app
+        .create(json!({"name": "full", "work_order_types": ["installation"]}))
+        .await;
+    assert_eq!(wo["progress_score"], 0);
+    for (fragment, group) in [
+        ("before", "equipment-before-intervention"),
+        ("after", "equipment-after-intervention"),
+    ] {
+        let r = analyze(
+            &app,
+            &wo,
+            body(&data_uri(&demo_photo(fragment), "image/jpeg"), group),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let path = wo_path(&wo);
+    let tasks = app.call(Method::GET, &path, None).await.body["tasks"].clone();
+    // Correct every task to a conform value, by name for one and by id for the others.
+    let fixes = [
+        ("equipment_before_intervention", json!("true")),
+        ("equipment_after_intervention", json!(true)),
+        ("equipment_after_intervention_degradations", json!("0")),
+    ];
+    let mut last = Value::Null;
+    for (i, (name, value)) in fixes.iter().enumerate() {
+        let task = tasks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == *name)
+            .unwrap();
+        let id = if i == 0 {
+            name.to_string()
+        } else {
+            task["id"].as_str().unwrap().to_string()
+        };
+        for p in both_forms(&format!("{path}tasks/{id}/correction/")) {
+            let r = app
+                .call(Method::PATCH, &p, Some(json!({"corrected_value": value})))
+                .await;
+            assert_eq!(r.status, 200, "{p}: {}", r.body);
+            assert_eq!(r.body["id"], task["id"]);
+            assert_eq!(
+                r.body["state"]["is_conformity_validated"], true,
+                "{}",
+                r.body
+            );
+            assert!(!r.body["state"]["corrected_value"].is_null());
+            last = r.body;
+        }
+    }
+    let _ = last;
+    let now = app.call(Method::GET, &path, None).await.body;
+    assert_eq!(now["progress_score"], 100);
+    assert_eq!(now["tasks"][0]["state"]["corrected_value"], true);
+    // Wrong types, unknown tasks, missing value.
+    let bad = [
+        (
+            "equipment_after_intervention",
+            json!({"corrected_value": "perhaps"}),
+            400,
+        ),
+        (
+            "equipment_after_intervention_degradations",
+            json!({"corrected_value": "many"}),
+            400,
+        ),
+        ("equipment_after_intervention", json!({}), 400),
+        ("no_such_task", json!({"corrected_value": true}), 404),
+    ];
+    for (task, b, status) in bad {
+        let r = app
+            .call(
+                Method::PATCH,
+                &format!("{path}tasks/{task}/correction/"),
+                Some(b.clone()),
+            )
+            .await;
+        assert_eq!(r.status, status, "{task} {b}: {}", r.body);
+    }
+    // Undoing a correction falls back to the analysis.
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("{path}tasks/equipment_after_intervention_degradations/correction/"),
+            Some(json!({"corrected_value": 2})),
+        )
+        .await;
+    assert_eq!(r.body["state"]["is_conformity_validated"], false);
+    let now = app.call(Method::GET, &path, None).await.body;
+    assert_eq!(now["progress_score"], 66.67);
+}
+
+#[tokio::test]
+async fn roles_for_analyses_corrections_and_reviews() {
+    use fieldproof_domain::role::Role;
+    let app = spawn_app().await;
+    let wo = app.create(json!({"name": "roles"})).await;
+    let path = wo_path(&wo);
+    let read_only = app.key_for(&app.site, Role::ReadOnly).await;
+    let reviewer = app.key_for(&app.site, Role::Reviewer).await;
+    let field = app.key_for(&app.site, Role::FieldWorker).await;
+    let photo = body(
+        &data_uri(&demo_photo("after"), "image/jpeg"),
+        "equipment-after-intervention",
+    );
+    assert_eq!(
+        app.call_as(
+            &read_only,
+            Method::POST,
+            &format!("{path}analyze/"),
+            Some(photo.clone())
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(
+        app.call_as(
+            &reviewer,
+            Method::POST,
+            &format!("{path}analyze/"),
+            Some(photo.clone())
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(
+        app.call_as(
+            &field,
+            Method::POST,
+            &format!("{path}analyze/"),
+            Some(photo)
+        )
+        .await
+        .status,
+        200
+    );
+    let correction = Some(json!({"corrected_value": true}));
+    let c = format!("{path}tasks/equipment_after_intervention/correction/");
+    assert_eq!(
+        app.call_as(&read_only, Method::PATCH, &c, correction.clone())
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        app.call_as(&reviewer, Method::PATCH, &c, correction)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.call_as(&field, Method::POST, &format!("{path}review/"), None)
+            .await
+            .status,
+        403
+    );
+    let r = app
+        .call_as(&reviewer, Method::POST, &format!("{path}review/"), None)
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.body["review_date"].is_string());
+    let listed = app
+        .call(Method::GET, "/v0.2/work-orders/?reviewed=true", None)
+        .await
+        .body;
+    assert_eq!(listed["count"], 1);
+    let r = app
+        .call_as(
+            &reviewer,
+            Method::POST,
+            &format!("{path}review/"),
+            Some(json!({"reviewed": false})),
+        )
+        .await;
+    assert_eq!(r.body["review_date"], Value::Null);
+}
+
+#[tokio::test]
+async fn task_groups_show_example_photos_that_can_be_fetched() {
+    let app = spawn_app().await;
+    let groups = app.call(Method::GET, "/v0.2/task-groups/", None).await.body;
+    for g in groups.as_array().unwrap() {
+        let examples = g["input_examples"].as_array().unwrap();
+        assert!(!examples.is_empty(), "{} has no example photo", g["name"]);
+        for url in examples {
+            let resp = app
+                .client
+                .get(url.as_str().unwrap())
+                .header("Authorization", format!("Token {}", app.key))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            assert_eq!(resp.headers()["content-type"], "image/jpeg");
+        }
+        for t in g["tasks"].as_array().unwrap() {
+            assert!(t["computed_by"].is_object(), "{t}");
+        }
+    }
+}
