@@ -28,6 +28,7 @@ use axum::routing::{get, MethodRouter};
 use axum::Router;
 use fieldproof_analysis::Engine;
 use fieldproof_blobs::Blobs;
+use fieldproof_domain::role::Action;
 use fieldproof_fetch::Fetcher;
 use fieldproof_store::Store;
 use tokio::net::TcpListener;
@@ -93,57 +94,172 @@ impl AppState {
     }
 }
 
-/// Registers `route` at `path` with and without its trailing slash. Methods the route does not
-/// serve answer 405 with a JSON body.
-fn both(router: Router<AppState>, path: &str, route: MethodRouter<AppState>) -> Router<AppState> {
-    let route =
-        route.fallback(|method: Method| async move { extract::method_not_allowed(&method) });
-    let bare = path.trim_end_matches('/');
-    router
-        .route(bare, route.clone())
-        .route(&format!("{bare}/"), route)
+/// One route of the API: method, path (without its trailing slash), the action the caller's role
+/// must allow (`None`: no authentication), and a summary. The router, the OpenAPI document and the
+/// tests that sweep every route (roles, site isolation, malformed input) are all built from
+/// [`routes`], so a new route joins them without being listed twice.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub method: Method,
+    pub path: &'static str,
+    pub action: Option<Action>,
+    pub summary: &'static str,
 }
 
-/// The whole API.
-pub fn router(state: AppState) -> Router {
+fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
+    use axum::routing::{delete as del, patch, post};
     use work_orders::{create, delete, list, retrieve, update};
+    use Action::*;
+    let spec = |method: Method, path, action, summary| RouteSpec {
+        method,
+        path,
+        action,
+        summary,
+    };
+    vec![
+        (
+            spec(
+                Method::GET,
+                "/healthz",
+                None,
+                "Health of the server and its database",
+            ),
+            get(health::healthz),
+        ),
+        (
+            spec(
+                Method::GET,
+                "/v0.2/work-orders",
+                Some(ReadWorkOrders),
+                "List work orders",
+            ),
+            get(list::list),
+        ),
+        (
+            spec(
+                Method::POST,
+                "/v0.2/work-orders",
+                Some(CreateWorkOrder),
+                "Create a work order",
+            ),
+            post(create::create),
+        ),
+        (
+            spec(
+                Method::GET,
+                "/v0.2/work-orders/{id}",
+                Some(ReadWorkOrders),
+                "Retrieve a work order",
+            ),
+            get(retrieve::retrieve),
+        ),
+        (
+            spec(
+                Method::PATCH,
+                "/v0.2/work-orders/{id}",
+                Some(UpdateWorkOrder),
+                "Update a work order",
+            ),
+            patch(update::update),
+        ),
+        (
+            spec(
+                Method::DELETE,
+                "/v0.2/work-orders/{id}",
+                Some(DeleteWorkOrder),
+                "Delete a work order",
+            ),
+            del(delete::delete),
+        ),
+        (
+            spec(
+                Method::POST,
+                "/v0.2/work-orders/{id}/analyze",
+                Some(Analyze),
+                "Analyse one input for one task group",
+            ),
+            post(analyze::analyze),
+        ),
+        (
+            spec(
+                Method::GET,
+                "/v0.2/work-orders/{id}/inputs/{input_id}/file",
+                Some(ReadWorkOrders),
+                "The stored file of an input",
+            ),
+            get(analyze::input_file),
+        ),
+        (
+            spec(
+                Method::PATCH,
+                "/v0.2/work-orders/{id}/tasks/{task_id}/correction",
+                Some(Correct),
+                "Correct a task value",
+            ),
+            patch(corrections::correct),
+        ),
+        (
+            spec(
+                Method::POST,
+                "/v0.2/work-orders/{id}/review",
+                Some(Review),
+                "Mark a work order reviewed",
+            ),
+            post(corrections::review),
+        ),
+        (
+            spec(
+                Method::GET,
+                "/v0.2/task-groups",
+                Some(ReadTaskGroups),
+                "List the task groups of the current application",
+            ),
+            get(task_groups::list),
+        ),
+        (
+            spec(
+                Method::GET,
+                "/v0.2/task-groups/{name}",
+                Some(ReadTaskGroups),
+                "Retrieve a task group",
+            ),
+            get(task_groups::retrieve),
+        ),
+        (
+            spec(
+                Method::GET,
+                "/v0.2/task-groups/{name}/examples/{index}",
+                Some(ReadTaskGroups),
+                "An example photo of a task group",
+            ),
+            get(task_groups::example),
+        ),
+    ]
+}
+
+/// Every route of the API.
+pub fn routes() -> Vec<RouteSpec> {
+    table().into_iter().map(|(spec, _)| spec).collect()
+}
+
+/// The whole API. Every route answers with and without its trailing slash; methods a path does
+/// not serve answer 405 with a JSON body.
+pub fn router(state: AppState) -> Router {
+    let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
+    for (spec, handler) in table() {
+        match by_path.iter_mut().find(|(p, _)| *p == spec.path) {
+            Some((_, existing)) => *existing = std::mem::take(existing).merge(handler),
+            None => by_path.push((spec.path, handler)),
+        }
+    }
     let mut r = Router::new();
-    r = both(r, "/healthz", get(health::healthz));
-    r = both(r, "/v0.2/work-orders", get(list::list).post(create::create));
-    r = both(
-        r,
-        "/v0.2/work-orders/{id}",
-        get(retrieve::retrieve)
-            .patch(update::update)
-            .delete(delete::delete),
-    );
-    r = both(
-        r,
-        "/v0.2/work-orders/{id}/analyze",
-        axum::routing::post(analyze::analyze),
-    );
-    r = both(
-        r,
-        "/v0.2/work-orders/{id}/inputs/{input_id}/file",
-        get(analyze::input_file),
-    );
-    r = both(
-        r,
-        "/v0.2/work-orders/{id}/tasks/{task_id}/correction",
-        axum::routing::patch(corrections::correct),
-    );
-    r = both(
-        r,
-        "/v0.2/work-orders/{id}/review",
-        axum::routing::post(corrections::review),
-    );
-    r = both(r, "/v0.2/task-groups", get(task_groups::list));
-    r = both(
-        r,
-        "/v0.2/task-groups/{name}/examples/{index}",
-        get(task_groups::example),
-    );
-    r = both(r, "/v0.2/task-groups/{name}", get(task_groups::retrieve));
+    for (path, route) in by_path {
+        let route =
+            route.fallback(|method: Method| async move { extract::method_not_allowed(&method) });
+        r = r
+            .route(path, route.clone())
+            .route(&format!("{path}/"), route);
+    }
     r.fallback(|| async { ApiError::NotFound })
         .with_state(state)
         .layer(middleware::from_fn(trace))

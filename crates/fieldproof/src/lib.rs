@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod bench_analyze;
 pub mod config;
 pub mod demo;
 pub mod keys;
@@ -40,6 +41,15 @@ enum Command {
     /// Validate and publish application versions.
     #[command(subcommand)]
     App(app::AppCommand),
+    /// Benchmarks that print figures.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Analyses per second and latency through the HTTP API, and CRUD latency meanwhile.
+    Analyze(bench_analyze::AnalyzeArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -80,6 +90,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::App(cmd) => {
             let settings = config::resolve(&cli.storage, None, &env)?;
             app::run(&settings, cmd).await
+        }
+        Command::Bench(BenchCommand::Analyze(args)) => {
+            let settings = config::resolve(&cli.storage, None, &env)?;
+            bench_analyze::run(&settings, args).await
         }
     }
 }

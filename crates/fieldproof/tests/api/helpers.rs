@@ -44,7 +44,10 @@ pub fn engine() -> Arc<Engine> {
     static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
     ENGINE
         .get_or_init(|| {
-            let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/manifest.toml");
+            let manifest = std::env::var("FIELDPROOF_TEST_MODELS").unwrap_or_else(|_| {
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/manifest.toml").to_string()
+            });
+            let manifest = manifest.as_str();
             Arc::new(
                 Engine::load(std::path::Path::new(manifest)).unwrap_or_else(|e| {
                     panic!("the API tests need the real models ({manifest}): {e}")

@@ -1,0 +1,325 @@
+//! `fieldproof bench analyze`: analyses per second and their latency through the HTTP API, for
+//! a 1 MB JPEG, with the server's time split into decode, checks and model; and the latency of
+//! work-order CRUD alone and while analyses run.
+//!
+//! The server runs in this process on loopback with the real models, a temporary SQLite file and
+//! blob directory. Every analysis goes to a work order of its own: the duplicate check compares a
+//! photo with the earlier ones of its work order, and a duplicate would skip the models.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use base64::Engine as _;
+use fieldproof_api::{ApiConfig, AppState};
+use fieldproof_blobs::{Blobs, LocalBlobs};
+use fieldproof_store::Store;
+use fieldproof_store_sqlite::SqliteStore;
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct AnalyzeArgs {
+    /// Seconds per phase.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Concurrent analysis clients.
+    #[arg(long, default_value_t = 4)]
+    pub clients: usize,
+    /// Concurrent CRUD clients.
+    #[arg(long, default_value_t = 4)]
+    pub crud_clients: usize,
+    /// A JPEG to send instead of the generated 1 MB photo.
+    #[arg(long)]
+    pub photo: Option<std::path::PathBuf>,
+}
+
+struct Latencies(Vec<Duration>);
+
+impl Latencies {
+    fn pct(&mut self, p: f64) -> f64 {
+        if self.0.is_empty() {
+            return f64::NAN;
+        }
+        self.0.sort();
+        let i = ((self.0.len() as f64 - 1.0) * p).round() as usize;
+        self.0[i].as_secs_f64() * 1e3
+    }
+}
+
+/// A photo-like JPEG of about 1 MB: a textured, lit scene with noise (noise is what makes real
+/// photos large), 1600x1200.
+pub fn photo_1mb() -> Vec<u8> {
+    let mut seed = 0x2545F491u32;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed
+    };
+    let img = image::RgbImage::from_fn(1600, 1200, |x, y| {
+        let light = 0.6 + 0.4 * (x as f32 / 1600.0);
+        let tile = if (x / 80 + y / 80) % 2 == 0 {
+            150.0
+        } else {
+            90.0
+        };
+        let n = (rnd() % 48) as f32 - 24.0;
+        let v = |base: f32| ((base + n) * light).clamp(0.0, 255.0) as u8;
+        image::Rgb([v(tile), v(tile * 0.9 + 10.0), v(tile * 0.7 + 30.0)])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 88);
+    enc.encode_image(&image::DynamicImage::ImageRgb8(img))
+        .expect("encode");
+    out.into_inner()
+}
+
+pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Result<()> {
+    let dir = tempfile_dir()?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("bench.sqlite"))?);
+    let blobs: Arc<dyn Blobs> = Arc::new(LocalBlobs::open(&dir.join("blobs"))?);
+    let engine = crate::parts::load_engine(settings).await?;
+    let key = crate::demo::ensure(store.as_ref(), blobs.as_ref(), Some(&engine), &dir).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let state = AppState::new(store, blobs, engine, ApiConfig::default());
+    tokio::spawn(fieldproof_api::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
+    let base = format!("http://{addr}");
+    let photo = match &args.photo {
+        Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+        None => photo_1mb(),
+    };
+    let body = Arc::new(
+        json!({"inputs": [
+            {"name": "image_input", "data": {"type": "image", "value": format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(&photo))}},
+            {"name": "context", "data": {"type": "text", "value": "equipment-after-intervention"}}
+        ]})
+        .to_string(),
+    );
+    let client = reqwest::Client::new();
+    let auth = format!("Token {key}");
+    println!("fieldproof bench analyze: photo {:.2} MB, {} analysis clients, {} CRUD clients, {} s per phase, {} cores",
+        photo.len() as f64 / 1e6, args.clients, args.crud_clients, args.seconds,
+        std::thread::available_parallelism().map_or(0, |n| n.get()));
+
+    // Warm-up: the first analysis of a version embeds the example photos.
+    analyze_once(&client, &base, &auth, &body).await?;
+
+    let phase = Duration::from_secs(args.seconds);
+    let (mut crud_alone, crud_alone_n, crud_alone_err) =
+        crud(&client, &base, &auth, args.crud_clients, phase, None).await;
+    println!(
+        "\nCRUD alone: {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, errors {crud_alone_err}",
+        crud_alone_n as f64 / phase.as_secs_f64(),
+        crud_alone.pct(0.5),
+        crud_alone.pct(0.99)
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..args.clients {
+        let (client, base, auth, body, stop) = (
+            client.clone(),
+            base.clone(),
+            auth.clone(),
+            body.clone(),
+            stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut split = (0.0, 0.0, 0.0);
+            let mut errors = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                match analyze_once(&client, &base, &auth, &body).await {
+                    Ok(v) => {
+                        lat.push(t.elapsed());
+                        split.0 += v["timings"]["decode_ms"].as_f64().unwrap_or(0.0);
+                        split.1 += v["timings"]["checks_ms"].as_f64().unwrap_or(0.0);
+                        split.2 += v["timings"]["model_ms"].as_f64().unwrap_or(0.0);
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            (lat, split, errors)
+        }));
+    }
+    let started = Instant::now();
+    let (mut crud_busy, crud_busy_n, crud_busy_err) = crud(
+        &client,
+        &base,
+        &auth,
+        args.crud_clients,
+        phase,
+        Some(stop.clone()),
+    )
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    let mut all = Vec::new();
+    let (mut d, mut c, mut m, mut errors) = (0.0, 0.0, 0.0, 0);
+    for t in tasks {
+        let (lat, split, e) = t.await?;
+        all.extend(lat);
+        d += split.0;
+        c += split.1;
+        m += split.2;
+        errors += e;
+    }
+    let n = all.len() as f64;
+    let mut lat = Latencies(all);
+    println!("\nAnalyses (with CRUD running): {:.1} analyses/s, p50 {:.1} ms, p99 {:.1} ms, errors {errors}",
+        n / elapsed.as_secs_f64(), lat.pct(0.5), lat.pct(0.99));
+    println!(
+        "  server time per analysis: decode {:.1} ms, checks {:.1} ms, model {:.1} ms (means)",
+        d / n,
+        c / n,
+        m / n
+    );
+    println!("CRUD while analyses run: {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, errors {crud_busy_err}",
+        crud_busy_n as f64 / phase.as_secs_f64(), crud_busy.pct(0.5), crud_busy.pct(0.99));
+    println!(
+        "  CRUD p99 ratio (busy / alone): {:.2}",
+        crud_busy.pct(0.99) / crud_alone.pct(0.99)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+async fn analyze_once(
+    client: &reqwest::Client,
+    base: &str,
+    auth: &str,
+    body: &Arc<String>,
+) -> Result<Value> {
+    let wo: Value = client
+        .post(format!("{base}/v0.2/work-orders/"))
+        .header("Authorization", auth)
+        .header("Content-Type", "application/json")
+        .body(json!({"name": "bench"}).to_string())
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = wo["id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("create failed: {wo}"))?;
+    let resp = client
+        .post(format!("{base}/v0.2/work-orders/{id}/analyze/"))
+        .header("Authorization", auth)
+        .header("Content-Type", "application/json")
+        .body(body.as_str().to_owned())
+        .send()
+        .await?;
+    if !resp.status().is_success() {
+        return Err(anyhow!("analysis answered {}", resp.status()));
+    }
+    let v: Value = resp.json().await?;
+    if v["status"] == "conformity_error" {
+        return Err(anyhow!(
+            "the bench photo failed data conformity: {}",
+            v["conformity_messages"]
+        ));
+    }
+    Ok(v)
+}
+
+/// Closed-loop CRUD (create, retrieve, update, list) for `phase`: latencies, count, errors.
+async fn crud(
+    client: &reqwest::Client,
+    base: &str,
+    auth: &str,
+    clients: usize,
+    phase: Duration,
+    _busy: Option<Arc<AtomicBool>>,
+) -> (Latencies, u64, u64) {
+    let deadline = Instant::now() + phase;
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (client, base, auth) = (client.clone(), base.to_string(), auth.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0u64;
+            let mut i = 0u64;
+            while Instant::now() < deadline {
+                i += 1;
+                let t = Instant::now();
+                let ok = async {
+                    let wo: Value = client
+                        .post(format!("{base}/v0.2/work-orders/"))
+                        .header("Authorization", &auth)
+                        .header("Content-Type", "application/json")
+                        .body(
+                            json!({"name": format!("crud-{c}-{i}"), "tags": ["bench"]}).to_string(),
+                        )
+                        .send()
+                        .await
+                        .ok()?
+                        .json()
+                        .await
+                        .ok()?;
+                    lat.push(t.elapsed());
+                    let id = wo["id"].as_str()?.to_string();
+                    let t = Instant::now();
+                    let r = client
+                        .get(format!("{base}/v0.2/work-orders/{id}/"))
+                        .header("Authorization", &auth)
+                        .send()
+                        .await
+                        .ok()?;
+                    r.status().is_success().then_some(())?;
+                    lat.push(t.elapsed());
+                    let t = Instant::now();
+                    let r = client
+                        .patch(format!("{base}/v0.2/work-orders/{id}/"))
+                        .header("Authorization", &auth)
+                        .header("Content-Type", "application/json")
+                        .body(r#"{"tags":["bench","updated"]}"#)
+                        .send()
+                        .await
+                        .ok()?;
+                    r.status().is_success().then_some(())?;
+                    lat.push(t.elapsed());
+                    let t = Instant::now();
+                    let r = client
+                        .get(format!("{base}/v0.2/work-orders/?tag=updated&page_size=20"))
+                        .header("Authorization", &auth)
+                        .send()
+                        .await
+                        .ok()?;
+                    r.status().is_success().then_some(())?;
+                    lat.push(t.elapsed());
+                    Some(())
+                }
+                .await;
+                if ok.is_none() {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (lat, e) = t.await.unwrap_or_default();
+        all.extend(lat);
+        errors += e;
+    }
+    let n = all.len() as u64;
+    (Latencies(all), n, errors)
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "fieldproof-bench-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
