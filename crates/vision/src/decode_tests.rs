@@ -276,3 +276,24 @@ fn trailing_data_after_the_image_is_allowed() {
     bytes.extend_from_slice(b"vendor trailer");
     assert!(decode(&bytes, &Limits::default()).is_ok());
 }
+
+#[test]
+fn grey_and_16_bit_photos_become_8_bit_rgb() {
+    let mut grey = Vec::new();
+    let levels: Vec<u8> = (0..64u32 * 32).map(|i| (i % 64 * 4) as u8).collect();
+    PngEncoder::new(&mut grey)
+        .write_image(&levels, 64, 32, ExtendedColorType::L8)
+        .unwrap();
+    let d = decode(&grey, &Limits::default()).unwrap();
+    assert_eq!(d.rgb().get_pixel(10, 5).0, [40, 40, 40]);
+
+    // 16-bit RGBA: full red, 0x8080 green (128 in 8 bits, whatever the byte order), opaque.
+    let mut deep = Vec::new();
+    let pixel: [u8; 8] = [0xFF, 0xFF, 0x80, 0x80, 0, 0, 0xFF, 0xFF];
+    let raw: Vec<u8> = pixel.iter().copied().cycle().take(8 * 16 * 16).collect();
+    PngEncoder::new(&mut deep)
+        .write_image(&raw, 16, 16, ExtendedColorType::Rgba16)
+        .unwrap();
+    let d = decode(&deep, &Limits::default()).unwrap();
+    assert_eq!(d.rgb().get_pixel(3, 3).0, [255, 128, 0]);
+}

@@ -4,7 +4,7 @@
 mod support;
 
 use fieldproof_vision::checks::{
-    hamming_distance, judge, measure, ChecksConfig, ConformityFailure,
+    hamming_distance, judge, measure, ChecksConfig, ConformityFailure, Grey, WORKING_SIDE,
 };
 use fieldproof_vision::{decode, DecodedImage, Limits, RgbImage};
 use image::imageops::{self, FilterType};
@@ -32,9 +32,13 @@ fn the_sharp_scene_passes_and_its_motion_blurred_copy_is_blurry() {
         measure(&DecodedImage::from_rgb(sharp.clone())),
         measure(&DecodedImage::from_rgb(blurred.clone())),
     );
+    let plain = |img: &RgbImage| Grey::working_copy(img, WORKING_SIDE).laplacian_variance();
     eprintln!(
-        "sharpness: sharp {:.1}, blurred {:.1}",
-        ms.sharpness, mb.sharpness
+        "sharpness: sharp {:.1}, blurred {:.1} (plain Laplacian variance: {:.1}, {:.1})",
+        ms.sharpness,
+        mb.sharpness,
+        plain(&sharp),
+        plain(&blurred)
     );
     assert_eq!(judged(&sharp, &[]), Vec::<&str>::new());
     assert_eq!(judged(&blurred, &[]), ["blurry"]);

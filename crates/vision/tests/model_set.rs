@@ -87,9 +87,10 @@ fn runs_image_models_then_embedding_models_and_names_outputs() {
     let dir = Dir::new();
     let set = ModelSet::load(&two_model_set(&dir)).unwrap();
 
-    // Left half pure red, right half pure green, at a size unrelated to the input's 32x24.
-    let img = RgbImage::from_fn(1000, 700, |x, _| {
-        if x < 500 {
+    // Left half pure red, right half pure green, 32 times the input's 32x24 so that the
+    // halves stay exact through the resize.
+    let img = RgbImage::from_fn(1024, 768, |x, _| {
+        if x < 512 {
             Rgb([255, 0, 0])
         } else {
             Rgb([0, 255, 0])
