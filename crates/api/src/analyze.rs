@@ -52,6 +52,10 @@ pub async fn analyze(
     req: Request,
 ) -> ApiResult<Response> {
     caller.require(Action::Analyze)?;
+    state
+        .limiter
+        .analysis(caller.0.key_id)
+        .map_err(ApiError::Throttled)?;
     let site_id = caller.0.site_id;
     let (wo, version) = load(&state, site_id, parse_id(&id)?).await?;
     let received = read_input(&state, req).await?;

@@ -39,6 +39,8 @@ pub enum ApiError {
     /// 415, with the content type received.
     UnsupportedMediaType(String),
     MethodNotAllowed(String),
+    /// 429, with how long to wait.
+    Throttled(std::time::Duration),
     /// 500: the cause is logged, never shown.
     Internal(String),
 }
@@ -55,6 +57,7 @@ impl ApiError {
             PayloadTooLarge(_) | PayloadTooLarge413(_) => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -85,6 +88,9 @@ impl ApiError {
                 )
             }),
             MethodNotAllowed(m) => json!({ "detail": format!("Method \"{m}\" not allowed.") }),
+            Throttled(wait) => json!({
+                "detail": format!("Request was throttled. Expected available in {} seconds.", retry_after(*wait))
+            }),
             Internal(_) => json!({"detail": "Internal server error. The error was logged."}),
         }
     }
@@ -119,8 +125,20 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
         }
-        json_response(self.status(), &self.body())
+        let mut response = json_response(self.status(), &self.body());
+        if let ApiError::Throttled(wait) = &self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                HeaderValue::from(retry_after(*wait)),
+            );
+        }
+        response
     }
+}
+
+/// Whole seconds to wait, rounded up (at least 1).
+fn retry_after(wait: std::time::Duration) -> u64 {
+    (wait.as_secs_f64().ceil() as u64).max(1)
 }
 
 /// A JSON response with the given status.

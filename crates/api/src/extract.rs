@@ -37,6 +37,32 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        if let Some(ip) = peer {
+            state
+                .limiter
+                .may_authenticate(ip)
+                .map_err(ApiError::Throttled)?;
+        }
+        let result = authenticate(parts, state).await;
+        if let (Err(ApiError::NotAuthenticated | ApiError::UnknownKey), Some(ip)) = (&result, peer)
+        {
+            state.limiter.failed_authentication(ip);
+        }
+        let caller = result?;
+        state
+            .limiter
+            .request(caller.0.key_id)
+            .map_err(ApiError::Throttled)?;
+        Ok(caller)
+    }
+}
+
+async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+    {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)

@@ -63,6 +63,12 @@ pub struct ServeFlags {
     /// Let analysis URLs reach this internal address range (repeatable) [env: FIELDPROOF_ALLOW_FETCH_FROM, comma-separated]
     #[arg(long, value_name = "CIDR")]
     pub allow_fetch_from: Vec<String>,
+    /// Requests per API key: RATE/s,BURST or "off" [env: FIELDPROOF_RATE_LIMIT] [default: 200/s,400]
+    #[arg(long, value_name = "RATE")]
+    pub rate_limit: Option<String>,
+    /// Analyses per API key: RATE/s,BURST or "off" [env: FIELDPROOF_ANALYSIS_RATE_LIMIT] [default: 10/s,20]
+    #[arg(long, value_name = "RATE")]
+    pub analysis_rate_limit: Option<String>,
 }
 
 /// The config file's keys: the same names as the flags, with underscores.
@@ -77,6 +83,8 @@ struct FileSettings {
     json_body_limit: Option<u64>,
     models: Option<String>,
     allow_fetch_from: Option<Vec<String>>,
+    rate_limit: Option<String>,
+    analysis_rate_limit: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +106,7 @@ pub struct Settings {
     pub models: PathBuf,
     pub models_source: Source,
     pub allow_fetch_from: Vec<fieldproof_fetch::Cidr>,
+    pub rate_limits: fieldproof_api::limits::RateLimits,
 }
 
 /// One raw value and where it came from.
@@ -147,6 +156,8 @@ pub fn resolve(
     let mut body_limit = Raw::new();
     let mut models = Raw::new();
     let mut allow = Raw::new();
+    let mut rate = Raw::new();
+    let mut analysis_rate = Raw::new();
 
     listen.layer(file.listen, file_source.clone());
     data_dir.layer(file.data_dir, file_source.clone());
@@ -158,7 +169,20 @@ pub fn resolve(
         file_source.clone(),
     );
     models.layer(file.models, file_source.clone());
-    allow.layer(file.allow_fetch_from.map(|v| v.join(",")), file_source);
+    allow.layer(
+        file.allow_fetch_from.map(|v| v.join(",")),
+        file_source.clone(),
+    );
+    rate.layer(file.rate_limit, file_source.clone());
+    analysis_rate.layer(file.analysis_rate_limit, file_source);
+    rate.layer(
+        env("FIELDPROOF_RATE_LIMIT"),
+        Source::Env("FIELDPROOF_RATE_LIMIT"),
+    );
+    analysis_rate.layer(
+        env("FIELDPROOF_ANALYSIS_RATE_LIMIT"),
+        Source::Env("FIELDPROOF_ANALYSIS_RATE_LIMIT"),
+    );
 
     listen.layer(env("FIELDPROOF_LISTEN"), Source::Env("FIELDPROOF_LISTEN"));
     data_dir.layer(
@@ -186,6 +210,11 @@ pub fn resolve(
         demo.layer(s.demo.then(|| "true".to_string()), Source::Flag("--demo"));
         public_url.layer(s.public_url.clone(), Source::Flag("--public-url"));
         body_limit.layer(s.json_body_limit.clone(), Source::Flag("--json-body-limit"));
+        rate.layer(s.rate_limit.clone(), Source::Flag("--rate-limit"));
+        analysis_rate.layer(
+            s.analysis_rate_limit.clone(),
+            Source::Flag("--analysis-rate-limit"),
+        );
         if !s.allow_fetch_from.is_empty() {
             allow.layer(
                 Some(s.allow_fetch_from.join(",")),
@@ -264,7 +293,35 @@ pub fn resolve(
             })?);
         }
     }
+    let recommended = fieldproof_api::limits::RateLimits::recommended();
+    let parse_rate =
+        |raw: &Raw, name: &str, default| -> Result<Option<fieldproof_api::limits::Rate>> {
+            match raw.value.as_deref().map(str::trim) {
+                None => Ok(default),
+                Some("off") | Some("none") => Ok(None),
+                Some(v) => fieldproof_api::limits::Rate::parse(v)
+                    .map(Some)
+                    .map_err(|why| {
+                        bad(
+                            name,
+                            v,
+                            &raw.source,
+                            &format!("RATE/s,BURST or off ({why})"),
+                        )
+                    }),
+            }
+        };
+    let rate_limits = fieldproof_api::limits::RateLimits {
+        per_key: parse_rate(&rate, "rate_limit", recommended.per_key)?,
+        analyses_per_key: parse_rate(
+            &analysis_rate,
+            "analysis_rate_limit",
+            recommended.analyses_per_key,
+        )?,
+        failed_auth_per_address: recommended.failed_auth_per_address,
+    };
     Ok(Settings {
+        rate_limits,
         models: PathBuf::from(
             models
                 .value

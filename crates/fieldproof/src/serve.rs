@@ -54,6 +54,7 @@ pub async fn run(settings: Settings) -> Result<()> {
                 allow: settings.allow_fetch_from.clone(),
                 ..Default::default()
             },
+            rate_limits: settings.rate_limits.clone(),
             ..Default::default()
         },
     );

@@ -7,6 +7,7 @@ mod create;
 mod errors;
 mod helpers;
 mod isolation;
+mod limits;
 mod list;
 mod read_write;
 mod task_groups;
