@@ -4,12 +4,15 @@
 //! errors to the exact bodies of `API.md` (`error`). Every route answers with and without its
 //! trailing slash, directly (a redirect would turn a client's POST into a GET).
 #![forbid(unsafe_code)]
+// The OpenAPI document is one large `json!` literal.
+#![recursion_limit = "512"]
 
 pub mod analyze;
 pub mod blob_keys;
 pub mod corrections;
 pub mod error;
 pub mod extract;
+pub mod limits;
 mod health;
 pub mod query;
 pub mod task_groups;
@@ -49,6 +52,8 @@ pub struct ApiConfig {
     pub fetch: fieldproof_fetch::FetchPolicy,
     /// Analyses that may run at once (CPU-bound work); the default is the number of cores.
     pub analysis_workers: usize,
+    /// Rate limits; `RateLimits::default()` is unlimited (tests, benchmarks).
+    pub rate_limits: limits::RateLimits,
     /// The URL clients reach this server at (for `next`/`previous` links); when absent, links are
     /// built from the request's `Host` header.
     pub public_url: Option<String>,
@@ -61,6 +66,7 @@ impl Default for ApiConfig {
             public_url: None,
             fetch: Default::default(),
             analysis_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            rate_limits: limits::RateLimits::default(),
         }
     }
 }
@@ -73,6 +79,7 @@ pub struct AppState {
     pub fetcher: Arc<Fetcher>,
     /// Bounds the CPU-bound analyses running at once (back-pressure: the rest wait their turn).
     pub analysis_permits: Arc<Semaphore>,
+    pub limiter: Arc<limits::Limiter>,
     pub config: Arc<ApiConfig>,
 }
 
@@ -89,6 +96,7 @@ impl AppState {
             engine,
             fetcher: Arc::new(Fetcher::new(config.fetch.clone())),
             analysis_permits: Arc::new(Semaphore::new(config.analysis_workers.max(1))),
+            limiter: Arc::new(limits::Limiter::new(&config.rate_limits)),
             config: Arc::new(config),
         }
     }
@@ -300,9 +308,13 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer address feeds the failed-authentication limit.
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// A JSON 200, for small handlers.
