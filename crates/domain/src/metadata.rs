@@ -97,16 +97,22 @@ pub fn json_kind(value: &Value) -> &'static str {
     }
 }
 
+/// The longest metadata value (in bytes) the list filter can match: longer values are stored but
+/// not indexed (index entries must stay small on every engine; PostgreSQL refuses index rows past
+/// a few kilobytes, and nobody filters by a paragraph).
+pub const MAX_INDEXED_VALUE: usize = 512;
+
 /// The text a metadata value is matched against by the `metadata.<key>=<value>` list filter and
 /// stored under in the metadata index: strings as they are, other scalars as their JSON text.
-/// Lists and objects are not indexed.
+/// Lists, objects and values longer than [`MAX_INDEXED_VALUE`] are not indexed.
 pub fn index_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => return None,
+    };
+    (text.len() <= MAX_INDEXED_VALUE).then_some(text)
 }
 
 #[cfg(test)]

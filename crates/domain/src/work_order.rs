@@ -14,8 +14,9 @@ use crate::names::WorkOrderName;
 /// The most tags one work order carries, and the longest tag.
 pub const MAX_TAGS: usize = 200;
 pub const MAX_TAG_LEN: usize = 256;
-/// The most metadata keys one work order carries.
+/// The most metadata keys one work order carries, and the longest key.
 pub const MAX_METADATA_KEYS: usize = 200;
+pub const MAX_METADATA_KEY_LEN: usize = 128;
 
 /// The fields of a create or update request, each `None` when the request did not carry it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -95,7 +96,19 @@ fn parse_fields(body: &Map<String, Value>, errors: &mut FieldErrors) -> WorkOrde
                 "metadata",
                 format!("At most {MAX_METADATA_KEYS} keys are accepted."),
             ),
-            Value::Object(m) => out.metadata = Some(m.clone()),
+            Value::Object(m) => match m
+                .keys()
+                .find(|k| k.is_empty() || k.chars().count() > MAX_METADATA_KEY_LEN)
+            {
+                Some(k) => errors.add(
+                    "metadata",
+                    format!(
+                        "Metadata keys must have 1 to {MAX_METADATA_KEY_LEN} characters; got {:?}.",
+                        k.chars().take(40).collect::<String>()
+                    ),
+                ),
+                None => out.metadata = Some(m.clone()),
+            },
             other => errors.add(
                 "metadata",
                 format!(

@@ -11,6 +11,8 @@ use fieldproof_blobs::{Blobs, LocalBlobs};
 use fieldproof_domain::app::parse_and_validate;
 use fieldproof_domain::role::Role;
 use fieldproof_store::{Site, Store};
+use fieldproof_store_postgres::testing::TestDatabase;
+use fieldproof_store_postgres::PostgresStore;
 use fieldproof_store_sqlite::SqliteStore;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -25,7 +27,30 @@ pub struct TestApp {
     /// The demo site and the key of its administrator.
     pub site: Site,
     pub key: String,
+    _db: Option<TestDatabase>,
     _dir: TempDir,
+}
+
+/// The store the suite runs against: SQLite in the test's directory by default, or a fresh
+/// PostgreSQL database with `FIELDPROOF_TEST_ENGINE=postgres` (scripts/test runs the suite
+/// both ways).
+async fn open_store(dir: &std::path::Path) -> (Arc<dyn Store>, Option<TestDatabase>) {
+    match std::env::var("FIELDPROOF_TEST_ENGINE").as_deref() {
+        Ok("postgres") => {
+            let server = fieldproof_store_postgres::testing::server_url_from_env()
+                .expect("FIELDPROOF_TEST_ENGINE=postgres needs FIELDPROOF_TEST_POSTGRES_URL");
+            let db = TestDatabase::create(&server)
+                .await
+                .expect("create a test database");
+            let store = PostgresStore::connect(db.url()).await.expect("connect");
+            (Arc::new(store), Some(db))
+        }
+        Ok("sqlite") | Err(_) => (
+            Arc::new(SqliteStore::open(&dir.join("fieldproof.sqlite")).expect("open store")),
+            None,
+        ),
+        Ok(other) => panic!("FIELDPROOF_TEST_ENGINE={other:?}: expected sqlite or postgres"),
+    }
 }
 
 pub struct Reply {
@@ -59,8 +84,7 @@ pub fn engine() -> Arc<Engine> {
 
 pub async fn spawn_app_with(config: ApiConfig) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.path().join("fieldproof.sqlite")).expect("open store"));
+    let (store, db) = open_store(dir.path()).await;
     let blobs: Arc<dyn Blobs> =
         Arc::new(LocalBlobs::open(&dir.path().join("blobs")).expect("open blobs"));
     let engine = tokio::task::spawn_blocking(engine).await.unwrap();
@@ -84,6 +108,7 @@ pub async fn spawn_app_with(config: ApiConfig) -> TestApp {
         engine,
         site,
         key,
+        _db: db,
         _dir: dir,
     }
 }
