@@ -12,11 +12,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use fieldproof_analysis::{extract_pdf_photo, sniff, AnalysisError, InputKind, Prototypes};
+use fieldproof_analysis::{
+    extract_pdf_photo, sniff, AnalysisError, InputKind, Prototypes, Verdict,
+};
 use fieldproof_domain::activation::active_tasks;
 use fieldproof_domain::app::{AppVersion, BindingRule, TaskGroup};
 use fieldproof_domain::role::Action;
@@ -49,6 +51,7 @@ pub async fn analyze(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
     req: Request,
 ) -> ApiResult<Response> {
     caller.require(Action::Analyze)?;
@@ -56,6 +59,10 @@ pub async fn analyze(
         .limiter
         .analysis(caller.0.key_id)
         .map_err(ApiError::Throttled)?;
+    let queued = crate::query::QueryParams::parse(query.as_deref())
+        .last("async")
+        .and_then(crate::query::parse_bool)
+        .unwrap_or(false);
     let site_id = caller.0.site_id;
     let (wo, version) = load(&state, site_id, parse_id(&id)?).await?;
     let received = read_input(&state, req).await?;
@@ -74,79 +81,12 @@ pub async fn analyze(
             ),
         )
     })?;
-
-    // What the file is, from its bytes; a PDF gives its page photo.
-    let kind = sniff(&received.bytes).ok_or_else(|| {
-        field_error(
-            "image_input",
-            "The file is not a JPEG, PNG or PDF: send a photo (JPEG or PNG) or a scanned PDF.",
-        )
-    })?;
-    let limit = if kind == InputKind::Pdf {
-        MAX_PDF_BYTES
-    } else {
-        MAX_IMAGE_BYTES
-    };
-    if received.bytes.len() > limit {
-        return Err(too_large(kind, received.bytes.len(), limit));
-    }
-    let photo_bytes = if kind == InputKind::Pdf {
-        extract_pdf_photo(&received.bytes)
-            .map_err(|e| field_error("image_input", capitalise(&e.to_string())))?
-    } else {
-        received.bytes.clone()
-    };
-
-    let prototypes = prototypes(&state, site_id, &version, group).await?;
-    let earlier: Vec<u64> = state
-        .store
-        .list_inputs(site_id, wo.id)
-        .await?
-        .iter()
-        .filter_map(|i| i.phash)
-        .collect();
-
-    let permit = state
-        .analysis_permits
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| ApiError::Internal("analysis pool closed".into()))?;
-    let engine = state.engine.clone();
-    let group_owned = group.clone();
-    let verdict = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let started = Instant::now();
-        let image = engine.decode(&photo_bytes)?;
-        let decode_time = started.elapsed();
-        engine.analyze(&image, &group_owned, &earlier, &prototypes, decode_time)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("analysis task failed: {e}")))?
-    .map_err(|e| match e {
-        AnalysisError::Input(m) => field_error("image_input", capitalise(&m)),
-        AnalysisError::Setup(m) => ApiError::Internal(m),
-    })?;
-
+    let (kind, photo_bytes) = prepare(&received.bytes)?;
     let now = now_micros();
     let input_id = Uuid::new_v4();
     let analysis_id = Uuid::new_v4();
     let blob_key = blob_keys::input(site_id, wo.id, input_id, kind.extension());
-    state
-        .blobs
-        .put(&blob_key, received.bytes.clone())
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let timings_ms = json!({
-        "decode_ms": verdict.timings.decode.as_secs_f64() * 1e3,
-        "checks_ms": verdict.timings.checks.as_secs_f64() * 1e3,
-        "model_ms": verdict.timings.model.as_secs_f64() * 1e3,
-    });
-    let mut details = verdict.details.clone();
-    details["timings"] = timings_ms.clone();
-    details["conformity_codes"] = json!(verdict.conformity_codes);
-    details["request_metadata"] = Value::Object(received.metadata);
-    let input = InputRow {
+    let mut input = InputRow {
         id: input_id,
         site_id,
         work_order_id: wo.id,
@@ -161,27 +101,55 @@ pub async fn analyze(
         blob_key: blob_key.clone(),
         size: received.bytes.len() as u64,
         sha256: hex::encode(Sha256::digest(&received.bytes)),
-        phash: Some(verdict.phash),
-        status: verdict.status.as_str().to_string(),
-        conformity_messages: verdict.conformity_messages.clone(),
+        phash: None,
+        status: "queued".into(),
+        conformity_messages: Vec::new(),
         analysis_id,
         create_date: now,
     };
-    let analysis = AnalysisRow {
-        id: analysis_id,
-        site_id,
-        work_order_id: wo.id,
-        input_id,
-        task_group_name: group.name.clone(),
-        app_version_id: version.id,
-        user_id: caller.0.user_id,
-        status: verdict.status.as_str().to_string(),
-        conformity_messages: verdict.conformity_messages.clone(),
-        values: verdict.values.clone(),
-        details,
-        model_hashes: verdict.model_hashes.clone(),
-        create_date: now,
-    };
+
+    if queued {
+        // Stored now, analysed by a worker: the file first, then the input row and its job in
+        // one transaction.
+        state
+            .blobs
+            .put(&blob_key, received.bytes)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let job = crate::analysis_job::new_job(&input, caller.0.user_id, received.metadata, now);
+        let job_id = job.id;
+        if let Err(e) = state.store.queue_analysis(input, job).await {
+            let _ = state.blobs.delete(&blob_key).await;
+            return Err(match e {
+                fieldproof_store::StoreError::NotFound => ApiError::WorkOrderNotFound,
+                other => other.into(),
+            });
+        }
+        return Ok(json_response(
+            StatusCode::ACCEPTED,
+            &json!({
+                "id": analysis_id, "input_id": input_id, "job_id": job_id,
+                "work_order_id": wo.id, "task_group_name": group.name, "status": "queued",
+            }),
+        ));
+    }
+
+    let verdict = evaluate(&state, &wo, &version, group, photo_bytes)
+        .await?
+        .map_err(|m| field_error("image_input", capitalise(&m)))?;
+    state
+        .blobs
+        .put(&blob_key, received.bytes)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let analysis = analysis_row(
+        &mut input,
+        &verdict,
+        &version,
+        caller.0.user_id,
+        received.metadata,
+        now,
+    );
     let (wo, states) = match state
         .store
         .record_analysis(input, analysis, version.clone())
@@ -210,9 +178,117 @@ pub async fn analyze(
             "tasks": tasks,
             "progress_score": render::score(wo.progress_score),
             // Where the time went on the server, for integrators and the benchmark.
-            "timings": timings_ms,
+            "timings": timings_ms(&verdict),
         }),
     ))
+}
+
+/// What the file is, from its bytes, within its size limit; and the photo to analyse (a PDF's
+/// page photo).
+pub(crate) fn prepare(bytes: &[u8]) -> ApiResult<(InputKind, Vec<u8>)> {
+    let kind = sniff(bytes).ok_or_else(|| {
+        field_error(
+            "image_input",
+            "The file is not a JPEG, PNG or PDF: send a photo (JPEG or PNG) or a scanned PDF.",
+        )
+    })?;
+    let limit = if kind == InputKind::Pdf {
+        MAX_PDF_BYTES
+    } else {
+        MAX_IMAGE_BYTES
+    };
+    if bytes.len() > limit {
+        return Err(too_large(kind, bytes.len(), limit));
+    }
+    let photo = if kind == InputKind::Pdf {
+        extract_pdf_photo(bytes)
+            .map_err(|e| field_error("image_input", capitalise(&e.to_string())))?
+    } else {
+        bytes.to_vec()
+    };
+    Ok((kind, photo))
+}
+
+/// Decodes and analyses a photo off the reactor, behind the analysis permits. The inner error is
+/// the caller's (an undecodable photo), the outer one the server's.
+pub(crate) async fn evaluate(
+    state: &AppState,
+    wo: &WorkOrderRow,
+    version: &Arc<AppVersion>,
+    group: &TaskGroup,
+    photo: Vec<u8>,
+) -> ApiResult<Result<Verdict, String>> {
+    let prototypes = prototypes(state, wo.site_id, version, group).await?;
+    let earlier: Vec<u64> = state
+        .store
+        .list_inputs(wo.site_id, wo.id)
+        .await?
+        .iter()
+        .filter_map(|i| i.phash)
+        .collect();
+    let permit = state
+        .analysis_permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::Internal("analysis pool closed".into()))?;
+    let engine = state.engine.clone();
+    let group = group.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let started = Instant::now();
+        let image = engine.decode(&photo)?;
+        let decode_time = started.elapsed();
+        engine.analyze(&image, &group, &earlier, &prototypes, decode_time)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("analysis task failed: {e}")))?;
+    match result {
+        Ok(v) => Ok(Ok(v)),
+        Err(AnalysisError::Input(m)) => Ok(Err(m)),
+        Err(AnalysisError::Setup(m)) => Err(ApiError::Internal(m)),
+    }
+}
+
+fn timings_ms(verdict: &Verdict) -> Value {
+    json!({
+        "decode_ms": verdict.timings.decode.as_secs_f64() * 1e3,
+        "checks_ms": verdict.timings.checks.as_secs_f64() * 1e3,
+        "model_ms": verdict.timings.model.as_secs_f64() * 1e3,
+    })
+}
+
+/// The analysis record of a verdict; sets the input's status, messages and hash from it.
+pub(crate) fn analysis_row(
+    input: &mut InputRow,
+    verdict: &Verdict,
+    version: &AppVersion,
+    user_id: Uuid,
+    metadata: Map<String, Value>,
+    now: i64,
+) -> AnalysisRow {
+    input.phash = Some(verdict.phash);
+    input.status = verdict.status.as_str().to_string();
+    input.conformity_messages = verdict.conformity_messages.clone();
+    let mut details = verdict.details.clone();
+    details["timings"] = timings_ms(verdict);
+    details["conformity_codes"] = json!(verdict.conformity_codes);
+    details["request_metadata"] = Value::Object(metadata);
+    AnalysisRow {
+        id: input.analysis_id,
+        site_id: input.site_id,
+        work_order_id: input.work_order_id,
+        input_id: input.id,
+        task_group_name: input.task_group_name.clone(),
+        app_version_id: version.id,
+        user_id,
+        status: verdict.status.as_str().to_string(),
+        conformity_messages: verdict.conformity_messages.clone(),
+        values: verdict.values.clone(),
+        details,
+        model_hashes: verdict.model_hashes.clone(),
+        create_date: now,
+    }
 }
 
 /// The active tasks of `group` in this work order, with their states.

@@ -7,6 +7,7 @@
 // The OpenAPI document is one large `json!` literal.
 #![recursion_limit = "512"]
 
+pub mod analysis_job;
 pub mod analyze;
 pub mod blob_keys;
 pub mod corrections;
@@ -241,6 +242,8 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
                 "An example photo of a task group",
             ),
             get(task_groups::example),
+        ),
+            get(openapi::openapi_json),
         ),
     ]
 }

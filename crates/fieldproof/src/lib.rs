@@ -33,8 +33,16 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the HTTP API.
-    Serve(ServeFlags),
+    /// Run the HTTP API (and, unless --no-worker, a pool of job workers).
+    Serve {
+        #[command(flatten)]
+        flags: ServeFlags,
+        /// Do not run job workers in this process (run `fieldproof worker` instead).
+        #[arg(long)]
+        no_worker: bool,
+    },
+    /// Run job workers only (analyses submitted with ?async=true).
+    Worker(serve::WorkerFlags),
     /// Manage sites, users, user groups and API keys.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -78,9 +86,13 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     let env = |k: &str| std::env::var(k).ok();
     match cli.command {
-        Command::Serve(flags) => {
+        Command::Serve { flags, no_worker } => {
             let settings = config::resolve(&cli.storage, Some(&flags), &env)?;
-            serve::run(settings).await
+            serve::run(settings, !no_worker).await
+        }
+        Command::Worker(flags) => {
+            let settings = config::resolve(&cli.storage, None, &env)?;
+            serve::run_worker(settings, flags).await
         }
         Command::Admin(cmd) => {
             let settings = config::resolve(&cli.storage, None, &env)?;

@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Settings;
 
-pub async fn run(settings: Settings) -> Result<()> {
+pub async fn run(settings: Settings, settings_worker: bool) -> Result<()> {
     std::fs::create_dir_all(&settings.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
@@ -58,9 +58,75 @@ pub async fn run(settings: Settings) -> Result<()> {
             ..Default::default()
         },
     );
-    fieldproof_api::serve(listener, state, shutdown_signal()).await?;
+    // One shutdown signal for the HTTP server and the in-process worker pool.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = if settings_worker {
+        let w = fieldproof_api::analysis_job::worker(
+            state.clone(),
+            fieldproof_jobs::unique_worker_id("serve"),
+            fieldproof_jobs::WorkerConfig::default(),
+        );
+        let mut rx = stop_rx.clone();
+        Some(tokio::spawn(async move {
+            w.run(async move {
+                let _ = rx.changed().await;
+            })
+            .await
+        }))
+    } else {
+        None
+    };
+    let mut rx = stop_rx;
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    fieldproof_api::serve(listener, state, async move {
+        let _ = rx.changed().await;
+    })
+    .await?;
+    if let Some(w) = worker {
+        let report = w.await?;
+        tracing::info!(?report, "worker pool stopped");
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `fieldproof worker`: runs queued jobs (analyses submitted with `?async=true`) until SIGTERM or
+/// SIGINT, then lets the jobs in hand finish.
+pub async fn run_worker(settings: Settings, flags: WorkerFlags) -> Result<()> {
+    let store = crate::parts::open_store(&settings).await?;
+    let blobs = crate::parts::open_blobs(&settings)?;
+    let engine = crate::parts::load_engine(&settings).await?;
+    let state = AppState::new(store, blobs, engine, ApiConfig::default());
+    let config = fieldproof_jobs::WorkerConfig {
+        concurrency: flags.concurrency.max(1),
+        lease: std::time::Duration::from_secs(flags.lease_seconds.max(1)),
+        poll_interval: std::time::Duration::from_millis(flags.poll_millis.max(10)),
+        ..Default::default()
+    };
+    let id = fieldproof_jobs::unique_worker_id("worker");
+    println!("fieldproof worker {id} running");
+    let report = fieldproof_api::analysis_job::worker(state, id, config)
+        .run(shutdown_signal())
+        .await;
+    tracing::info!(?report, "worker stopped");
+    Ok(())
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerFlags {
+    /// Jobs run at once.
+    #[arg(long, default_value_t = 2)]
+    pub concurrency: usize,
+    /// Seconds a claimed job stays with this worker without news (it is extended while the job
+    /// runs; after a crash the job goes to another worker once it expires).
+    #[arg(long, default_value_t = 60)]
+    pub lease_seconds: u64,
+    /// How often an idle worker looks for jobs, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub poll_millis: u64,
 }
 
 async fn shutdown_signal() {

@@ -596,3 +596,84 @@ async fn task_groups_show_example_photos_that_can_be_fetched() {
         }
     }
 }
+
+#[tokio::test]
+async fn queued_analyses_are_run_by_a_worker_once() {
+    let app = spawn_app().await;
+    let wo = app.create(json!({"name": "queued"})).await;
+    let path = wo_path(&wo);
+    let mut accepted = Vec::new();
+    for fragment in ["after", "before"] {
+        let r = app
+            .call(
+                Method::POST,
+                &format!("{path}analyze/?async=true"),
+                Some(body(
+                    &data_uri(&demo_photo(fragment), "image/jpeg"),
+                    "equipment-after-intervention",
+                )),
+            )
+            .await;
+        assert_eq!(r.status, 202, "{}", r.body);
+        assert_eq!(r.body["status"], "queued");
+        assert!(r.body["job_id"].is_string());
+        accepted.push(r.body);
+    }
+    let now = app.call(Method::GET, &path, None).await.body;
+    assert!(now["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["status"] == "queued"));
+    assert_eq!(now["latest_analysis_id"], Value::Null);
+    // Two workers on the same store: each job runs once.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut workers = Vec::new();
+    for n in 0..2 {
+        let w = fieldproof_api::analysis_job::worker(
+            app.state.clone(),
+            format!("test-{n}"),
+            fieldproof_jobs::WorkerConfig {
+                poll_interval: std::time::Duration::from_millis(20),
+                ..Default::default()
+            },
+        );
+        let mut rx = stopped.clone();
+        workers.push(tokio::spawn(async move {
+            w.run(async move {
+                let _ = rx.changed().await;
+            })
+            .await
+        }));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let done = loop {
+        let now = app.call(Method::GET, &path, None).await.body;
+        if now["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["status"] != "queued")
+        {
+            break now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "queued analyses were not run: {now}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    stop.send(true).unwrap();
+    let mut completed = 0;
+    for w in workers {
+        completed += w.await.unwrap().completed;
+    }
+    assert_eq!(completed, 2, "each job ran once");
+    let ids: Vec<&Value> = accepted.iter().map(|a| &a["id"]).collect();
+    assert!(ids.contains(&&done["latest_analysis_id"]));
+    assert!(done["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| !t["state"].is_null()));
+}

@@ -27,6 +27,8 @@ pub struct TestApp {
     /// The demo site and the key of its administrator.
     pub site: Site,
     pub key: String,
+    /// The server's state, to run job workers on it.
+    pub state: AppState,
     _db: Option<TestDatabase>,
     _dir: TempDir,
 }
@@ -95,8 +97,9 @@ pub async fn spawn_app_with(config: ApiConfig) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let state = AppState::new(store.clone(), blobs.clone(), engine.clone(), config);
+    let served = state.clone();
     tokio::spawn(async move {
-        fieldproof_api::serve(listener, state, std::future::pending())
+        fieldproof_api::serve(listener, served, std::future::pending())
             .await
             .expect("server")
     });
@@ -108,6 +111,7 @@ pub async fn spawn_app_with(config: ApiConfig) -> TestApp {
         engine,
         site,
         key,
+        state,
         _db: db,
         _dir: dir,
     }
