@@ -243,8 +243,6 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             ),
             get(task_groups::example),
         ),
-            get(openapi::openapi_json),
-        ),
     ]
 }
 
