@@ -1,15 +1,20 @@
 //! Blob storage: the files Fieldproof keeps (analysed photos and PDFs, example photos).
 //!
 //! One trait, [`Blobs`], and its engines: [`LocalBlobs`] (a directory, the default) and, for
-//! scale-out, an S3-compatible bucket. Keys are relative paths made of `[A-Za-z0-9._-]` segments
-//! joined by `/`; they are built by Fieldproof, never taken from a request.
+//! scale-out, an S3-compatible bucket (`S3Blobs`, behind the cargo feature `s3`). Keys are
+//! relative paths made of `[A-Za-z0-9._-]` segments joined by `/`; they are built by Fieldproof,
+//! never taken from a request.
 #![forbid(unsafe_code)]
 
 mod local;
+#[cfg(feature = "s3")]
+mod s3;
 
 use async_trait::async_trait;
 
 pub use local::LocalBlobs;
+#[cfg(feature = "s3")]
+pub use s3::{S3Blobs, S3Config};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
