@@ -44,6 +44,15 @@ pub struct StorageFlags {
     /// Model manifest [env: FIELDPROOF_MODELS] [default: models/manifest.toml]
     #[arg(long, value_name = "FILE", global = true)]
     pub models: Option<String>,
+    /// Where files go: s3://BUCKET/PREFIX for an S3-compatible bucket [env: FIELDPROOF_BLOB_URL] [default: the data dir's blobs/]
+    #[arg(long, value_name = "URL", global = true)]
+    pub blob_url: Option<String>,
+    /// The S3-compatible server, e.g. http://10.0.0.5:9000 [env: FIELDPROOF_BLOB_ENDPOINT] [default: AWS]
+    #[arg(long, value_name = "URL", global = true)]
+    pub blob_endpoint: Option<String>,
+    /// The bucket's region [env: FIELDPROOF_BLOB_REGION] [default: us-east-1]
+    #[arg(long, value_name = "REGION", global = true)]
+    pub blob_region: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, clap::Args)]
@@ -85,6 +94,24 @@ struct FileSettings {
     allow_fetch_from: Option<Vec<String>>,
     rate_limit: Option<String>,
     analysis_rate_limit: Option<String>,
+    blob_url: Option<String>,
+    blob_endpoint: Option<String>,
+    blob_region: Option<String>,
+}
+
+/// Where files go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BlobSettings {
+    /// A directory (the data dir's `blobs/`).
+    Local(PathBuf),
+    /// An S3-compatible bucket. Credentials come from `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY` (never from a file or a flag: they would end up in shell
+    /// histories and process listings).
+    S3 {
+        url: String,
+        endpoint: Option<String>,
+        region: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -107,6 +134,7 @@ pub struct Settings {
     pub models_source: Source,
     pub allow_fetch_from: Vec<fieldproof_fetch::Cidr>,
     pub rate_limits: fieldproof_api::limits::RateLimits,
+    pub blobs: BlobSettings,
 }
 
 /// One raw value and where it came from.
@@ -156,6 +184,30 @@ pub fn resolve(
     let mut body_limit = Raw::new();
     let mut models = Raw::new();
     let mut allow = Raw::new();
+    let mut blob_url = Raw::new();
+    let mut blob_endpoint = Raw::new();
+    let mut blob_region = Raw::new();
+    blob_url.layer(file.blob_url.clone(), file_source.clone());
+    blob_endpoint.layer(file.blob_endpoint.clone(), file_source.clone());
+    blob_region.layer(file.blob_region.clone(), file_source.clone());
+    blob_url.layer(
+        env("FIELDPROOF_BLOB_URL"),
+        Source::Env("FIELDPROOF_BLOB_URL"),
+    );
+    blob_endpoint.layer(
+        env("FIELDPROOF_BLOB_ENDPOINT"),
+        Source::Env("FIELDPROOF_BLOB_ENDPOINT"),
+    );
+    blob_region.layer(
+        env("FIELDPROOF_BLOB_REGION"),
+        Source::Env("FIELDPROOF_BLOB_REGION"),
+    );
+    blob_url.layer(storage.blob_url.clone(), Source::Flag("--blob-url"));
+    blob_endpoint.layer(
+        storage.blob_endpoint.clone(),
+        Source::Flag("--blob-endpoint"),
+    );
+    blob_region.layer(storage.blob_region.clone(), Source::Flag("--blob-region"));
     let mut rate = Raw::new();
     let mut analysis_rate = Raw::new();
 
@@ -203,6 +255,12 @@ pub fn resolve(
         Source::Env("FIELDPROOF_JSON_BODY_LIMIT"),
     );
 
+    models.layer(env("FIELDPROOF_MODELS"), Source::Env("FIELDPROOF_MODELS"));
+    allow.layer(
+        env("FIELDPROOF_ALLOW_FETCH_FROM"),
+        Source::Env("FIELDPROOF_ALLOW_FETCH_FROM"),
+    );
+    models.layer(storage.models.clone(), Source::Flag("--models"));
     data_dir.layer(storage.data_dir.clone(), Source::Flag("--data-dir"));
     database_url.layer(storage.database_url.clone(), Source::Flag("--database-url"));
     if let Some(s) = serve {
@@ -320,7 +378,40 @@ pub fn resolve(
         )?,
         failed_auth_per_address: recommended.failed_auth_per_address,
     };
+    let blobs = match blob_url.value.as_deref().map(str::trim) {
+        None | Some("") => BlobSettings::Local(data_dir_path.join("blobs")),
+        Some(u) if u.starts_with("s3://") && u.len() > 5 => BlobSettings::S3 {
+            url: u.to_string(),
+            endpoint: match &blob_endpoint.value {
+                Some(e) if e.starts_with("http://") || e.starts_with("https://") => {
+                    Some(e.trim_end_matches('/').to_string())
+                }
+                Some(e) => {
+                    return Err(bad(
+                        "blob_endpoint",
+                        e,
+                        &blob_endpoint.source,
+                        "an http:// or https:// URL",
+                    ))
+                }
+                None => None,
+            },
+            region: blob_region
+                .value
+                .clone()
+                .unwrap_or_else(|| "us-east-1".into()),
+        },
+        Some(u) => {
+            return Err(bad(
+                "blob_url",
+                u,
+                &blob_url.source,
+                "s3://BUCKET or s3://BUCKET/PREFIX",
+            ))
+        }
+    };
     Ok(Settings {
+        blobs,
         rate_limits,
         models: PathBuf::from(
             models

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod bench;
 pub mod bench_analyze;
 pub mod config;
 pub mod demo;
@@ -58,6 +59,8 @@ enum Command {
 enum BenchCommand {
     /// Analyses per second and latency through the HTTP API, and CRUD latency meanwhile.
     Analyze(bench_analyze::AnalyzeArgs),
+    #[command(flatten)]
+    Load(bench::BenchCommand),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -107,6 +110,7 @@ async fn run(cli: Cli) -> Result<()> {
             let settings = config::resolve(&cli.storage, None, &env)?;
             bench_analyze::run(&settings, args).await
         }
+        Command::Bench(BenchCommand::Load(cmd)) => bench::run(cmd).await,
     }
 }
 

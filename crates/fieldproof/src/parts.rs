@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
 use fieldproof_analysis::Engine;
-use fieldproof_blobs::{Blobs, LocalBlobs};
+use fieldproof_blobs::{Blobs, LocalBlobs, S3Blobs, S3Config};
 use fieldproof_store::Store;
 use fieldproof_store_postgres::PostgresStore;
 use fieldproof_store_sqlite::SqliteStore;
 
-use crate::config::{DatabaseUrl, Settings, Source};
+use crate::config::{BlobSettings, DatabaseUrl, Settings, Source};
 
 /// Opens the configured store, creating the data directory and running migrations.
 pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>> {
@@ -32,9 +32,27 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>> {
 }
 
 pub fn open_blobs(settings: &Settings) -> Result<Arc<dyn Blobs>> {
-    Ok(Arc::new(LocalBlobs::open(
-        &settings.data_dir.join("blobs"),
-    )?))
+    match &settings.blobs {
+        BlobSettings::Local(dir) => Ok(Arc::new(LocalBlobs::open(dir)?)),
+        BlobSettings::S3 {
+            url,
+            endpoint,
+            region,
+        } => {
+            let config = S3Config {
+                url: url.clone(),
+                endpoint: endpoint.clone(),
+                region: region.clone(),
+                access_key_id: std::env::var("AWS_ACCESS_KEY_ID").ok(),
+                secret_access_key: std::env::var("AWS_SECRET_ACCESS_KEY").ok(),
+                // S3-compatible servers other than AWS want path-style addressing.
+                path_style: endpoint.is_some(),
+            };
+            Ok(Arc::new(
+                S3Blobs::new(&config).map_err(|e| anyhow!("{e} (setting `blob_url`)"))?,
+            ))
+        }
+    }
 }
 
 /// The model manifest to load: the configured one; when only the default was given and it is
