@@ -84,8 +84,30 @@ fn the_backbone_recognises_real_photos() {
             top5.iter().any(|(i, _)| classes.contains(i)),
             "{stem}: none of {classes:?} in the top 5 {named:?}"
         );
-        for m in &out.models {
-            assert_eq!(m.sha256.len(), 64);
+        assert_eq!(out.models, set.models(), "every model of the set ran");
+        // Every other output is there and usable: counts bind to whole numbers, embeddings
+        // have a direction.
+        for (key, kind) in set.output_kinds() {
+            let value = out
+                .get(&key)
+                .unwrap_or_else(|| panic!("{stem}: no output {key}"));
+            assert!(
+                value.data.iter().all(|v| v.is_finite()),
+                "{stem}: {key} is not finite"
+            );
+            match kind {
+                OutputKind::Count => {
+                    let n = fieldproof_vision::bind::count(&value.data).unwrap();
+                    eprintln!("{stem}: {key} = {} -> {n}", value.data[0]);
+                }
+                OutputKind::Embedding => {
+                    assert!(
+                        value.data.iter().any(|v| *v != 0.0),
+                        "{stem}: {key} is all zeros"
+                    )
+                }
+                OutputKind::Classification | OutputKind::Regression => {}
+            }
         }
     }
 }
