@@ -15,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod limits;
 mod health;
+pub mod openapi;
 pub mod query;
 pub mod task_groups;
 pub mod time;
@@ -242,6 +243,15 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
                 "An example photo of a task group",
             ),
             get(task_groups::example),
+        ),
+        (
+            spec(
+                Method::GET,
+                "/openapi.json",
+                None,
+                "The OpenAPI 3.0 document of this API",
+            ),
+            get(openapi::openapi_json),
         ),
     ]
 }
