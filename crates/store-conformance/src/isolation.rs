@@ -25,6 +25,10 @@ async fn snapshot(cx: &Ctx, a: &Site, wo: &WorkOrderRow, key: &ApiKey) -> String
                 s.idempotency_record(a.id, "shared-key").await,
                 "idempotency_record"
             ),
+            ok(
+                s.list_audit(a.id, &AuditFilter::default(), 0, 100).await,
+                "list_audit"
+            ),
         )
     )
 }
@@ -54,6 +58,19 @@ pub async fn check(cx: Ctx) {
     ok(
         s.create_work_order(wo.clone(), Some(rec)).await,
         "create_work_order",
+    );
+    ok(
+        s.record_audit(AuditEvent::new(
+            a.id,
+            CLI_ACTOR,
+            actions::KEY_CREATE,
+            "key",
+            ka.id,
+            serde_json::json!({}),
+            T0 + 10,
+        ))
+        .await,
+        "record_audit",
     );
     let before = snapshot(&cx, &a, &wo, &ka).await;
 
@@ -172,6 +189,28 @@ pub async fn check(cx: Ctx) {
         s.publish_app_version(b.id, crate::fixtures::app("inspection"), T0 + 50)
             .await,
         "publish",
+    );
+    ok(
+        s.record_audit(AuditEvent::new(
+            b.id,
+            CLI_ACTOR,
+            actions::WORK_ORDER_CREATE,
+            "work_order",
+            wo.id,
+            serde_json::json!({}),
+            T0 + 60,
+        ))
+        .await,
+        "B's event about A's work order id",
+    );
+    assert_eq!(
+        ok(
+            s.list_audit(b.id, &AuditFilter::default(), 0, 100).await,
+            "list_audit"
+        )
+        .0,
+        1,
+        "B lists A's audit events"
     );
 
     assert_eq!(

@@ -14,6 +14,7 @@
 
 mod analyses;
 mod apps;
+mod audit;
 mod concurrency;
 mod fixtures;
 mod isolation;
@@ -131,6 +132,7 @@ const CHECKS: &[(&str, Check)] = &[
     ("record_analysis_is_idempotent", |cx| {
         Box::pin(queued_analyses::record_is_idempotent(cx))
     }),
+    ("audit_trail", |cx| Box::pin(audit::check(cx))),
 ];
 
 /// The names of every check, in the order [`run_all`] runs them.

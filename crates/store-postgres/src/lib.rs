@@ -14,6 +14,7 @@
 
 mod analyses;
 mod apps;
+mod audit;
 mod error;
 mod jobs;
 mod list;

@@ -11,7 +11,7 @@ use tokio_postgres::IsolationLevel;
 use uuid::Uuid;
 
 use crate::error::backend;
-use crate::{analyses, apps, jobs, list, people, pool, sites, work_orders, PostgresStore};
+use crate::{analyses, apps, audit, jobs, list, people, pool, sites, work_orders, PostgresStore};
 
 /// Runs `$body` with `$db` bound to a [`pool::Db`] on a pooled connection, outside any explicit
 /// transaction: for single statements, which PostgreSQL runs as a transaction of their own.
@@ -423,6 +423,25 @@ impl Store for PostgresStore {
             IsolationLevel::ReadCommitted,
             read_only = false,
             |db| analyses::queue(&mut db, input, job).await
+        )
+    }
+
+    async fn record_audit(&self, event: AuditEvent) -> StoreResult<()> {
+        with_db!(self, |db| audit::insert(&mut db, &event).await)
+    }
+
+    async fn list_audit(
+        &self,
+        site_id: Uuid,
+        filter: &AuditFilter,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<(u64, Vec<AuditEvent>)> {
+        in_transaction!(
+            self,
+            IsolationLevel::RepeatableRead,
+            read_only = true,
+            |db| audit::list(&mut db, site_id, filter, offset, limit).await
         )
     }
 }

@@ -7,6 +7,7 @@
 
 mod analyses;
 mod apps;
+mod audit;
 mod jobs;
 mod migrations;
 mod people;
@@ -481,6 +482,23 @@ impl Store for SqliteStore {
     async fn queue_analysis(&self, input: InputRow, job: NewJob) -> StoreResult<()> {
         self.writer
             .write(move |c| analyses::queue(c, input, job))
+            .await
+    }
+
+    async fn record_audit(&self, event: AuditEvent) -> StoreResult<()> {
+        self.writer.write(move |c| audit::insert(c, &event)).await
+    }
+
+    async fn list_audit(
+        &self,
+        site_id: Uuid,
+        filter: &AuditFilter,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<(u64, Vec<AuditEvent>)> {
+        let filter = filter.clone();
+        self.readers
+            .read(move |c| audit::list(c, site_id, &filter, offset, limit))
             .await
     }
 }

@@ -9,6 +9,7 @@
 //! row is written (the idempotency record stores that answer in the same transaction).
 #![forbid(unsafe_code)]
 
+mod audit;
 mod jobs;
 mod models;
 
@@ -19,6 +20,7 @@ use async_trait::async_trait;
 use fieldproof_domain::app::AppVersion;
 use uuid::Uuid;
 
+pub use audit::*;
 pub use jobs::*;
 pub use models::*;
 
@@ -248,4 +250,19 @@ pub trait Store: Send + Sync + 'static {
     /// or the job id is taken. The job later calls [`record_analysis`](Store::record_analysis)
     /// with the same input id, which then updates this row.
     async fn queue_analysis(&self, input: InputRow, job: NewJob) -> StoreResult<()>;
+
+    // The audit trail (`audit` says when events are written and why apart from the change).
+
+    /// Appends an event. `NotFound` when its site does not exist; `Conflict` when its id is
+    /// taken. Events are never changed or deleted afterwards.
+    async fn record_audit(&self, event: AuditEvent) -> StoreResult<()>;
+    /// One page of the site's events matching `filter`, newest first (by `create_date`, then
+    /// id), with the total count.
+    async fn list_audit(
+        &self,
+        site_id: Uuid,
+        filter: &AuditFilter,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<(u64, Vec<AuditEvent>)>;
 }

@@ -1,0 +1,89 @@
+//! The audit trail: who changed what, and when, on a site.
+//!
+//! An event is written after the change it describes has committed, by whoever made the change
+//! (an API handler, the admin CLI), in a write of its own. Not in the change's transaction: the
+//! trail is a record for people, and a change that committed must stay acknowledged even when its
+//! event could not be written (the writer logs that loudly). Events are never updated or deleted,
+//! not even when their object is (a deleted work order keeps its history).
+
+use serde_json::Value;
+use uuid::Uuid;
+
+/// The actor of changes made from the command line (`fieldproof admin`, `fieldproof app`, the
+/// demo set-up): operators with access to the database, not API users.
+pub const CLI_ACTOR: &str = "cli";
+
+/// The actor of changes made through the API by a user: `user:<uuid>`.
+pub fn user_actor(user_id: Uuid) -> String {
+    format!("user:{user_id}")
+}
+
+/// The actions an event can name, as stored and as the API shows them.
+pub mod actions {
+    pub const SITE_CREATE: &str = "site.create";
+    pub const USER_CREATE: &str = "user.create";
+    pub const GROUP_CREATE: &str = "group.create";
+    pub const KEY_CREATE: &str = "key.create";
+    pub const KEY_REVOKE: &str = "key.revoke";
+    pub const APP_VERSION_PUBLISH: &str = "app_version.publish";
+    pub const WORK_ORDER_CREATE: &str = "work_order.create";
+    pub const WORK_ORDER_UPDATE: &str = "work_order.update";
+    pub const WORK_ORDER_DELETE: &str = "work_order.delete";
+    pub const WORK_ORDER_REVIEW: &str = "work_order.review";
+    pub const ANALYSIS_CREATE: &str = "analysis.create";
+    pub const TASK_CORRECT: &str = "task.correct";
+}
+
+/// One change, as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub id: Uuid,
+    pub site_id: Uuid,
+    /// `user:<uuid>` ([`user_actor`]) or `cli` ([`CLI_ACTOR`]).
+    pub actor: String,
+    /// One of [`actions`], e.g. `work_order.update`.
+    pub action: String,
+    /// `work_order`, `user`, `group`, `key`, `app_version`, `site`.
+    pub object_type: String,
+    /// The object's id, as text.
+    pub object_id: String,
+    /// What changed: the fields of an update, the corrected value, the role of a new user. Never
+    /// a secret (no key, no key hash).
+    pub details: Value,
+    pub create_date: i64,
+}
+
+impl AuditEvent {
+    /// An event with a fresh id.
+    pub fn new(
+        site_id: Uuid,
+        actor: impl Into<String>,
+        action: &str,
+        object_type: &str,
+        object_id: impl ToString,
+        details: Value,
+        create_date: i64,
+    ) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            site_id,
+            actor: actor.into(),
+            action: action.to_string(),
+            object_type: object_type.to_string(),
+            object_id: object_id.to_string(),
+            details,
+            create_date,
+        }
+    }
+}
+
+/// Which events of a site to list; every given filter must match.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditFilter {
+    pub object_id: Option<String>,
+    pub action: Option<String>,
+    /// Strictly after this time (microseconds).
+    pub after: Option<i64>,
+    /// Strictly before this time (microseconds).
+    pub before: Option<i64>,
+}
