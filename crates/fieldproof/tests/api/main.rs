@@ -10,4 +10,5 @@ mod isolation;
 mod limits;
 mod list;
 mod read_write;
+mod roles;
 mod task_groups;
