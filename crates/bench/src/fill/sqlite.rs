@@ -1,0 +1,132 @@
+//! Filling a SQLite database (already migrated by the store) with generated work orders, straight
+//! through the engine's schema: the same rows and index entries `store-sqlite` writes, in
+//! batches of one transaction each.
+//!
+//! Loading is not serving: the load runs with `synchronous = OFF` and a large page cache, then
+//! checkpoints and syncs the file once at the end. The server that reads it afterwards runs
+//! with its own settings.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use fieldproof_domain::metadata::index_text;
+use rusqlite::Connection;
+
+use super::data::{generate, Plan};
+use super::Filled;
+
+/// Rows per transaction.
+const BATCH: u64 = 20_000;
+
+pub fn fill(path: &Path, plan: &Plan, progress: &dyn Fn(u64)) -> Result<Filled> {
+    let started = std::time::Instant::now();
+    let mut conn =
+        Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.pragma_update(None, "cache_size", -512_000)?;
+    let dated_index = has_column(&conn, "work_order_index", "create_date")?;
+    let site = plan.site_id.to_string();
+    let version = plan.version.id.to_string();
+    let mut done = 0;
+    while done < plan.rows {
+        let end = (done + BATCH).min(plan.rows);
+        let tx = conn.transaction()?;
+        {
+            let mut wo = tx.prepare_cached(
+                "INSERT INTO work_orders (id, site_id, app_version_id, name, metadata, tags,
+                    parameters, types, field_engineer_user_id, field_engineer_email,
+                    field_engineer_name, user_group_ids, progress_score, review_date, create_date,
+                    update_date, first_analysis_id, latest_analysis_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8, ?9, ?10, '[]', ?11, ?12, ?13, ?14,
+                    NULL, NULL)",
+            )?;
+            let index_sql = if dated_index {
+                "INSERT OR IGNORE INTO work_order_index
+                    (site_id, kind, key, value, create_date, work_order_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            } else {
+                "INSERT OR IGNORE INTO work_order_index (site_id, kind, key, value, work_order_id)
+                 VALUES (?1, ?2, ?3, ?4, ?6)"
+            };
+            let mut index = tx.prepare_cached(index_sql)?;
+            let mut state = tx.prepare_cached(
+                "INSERT INTO task_states (work_order_id, task_name, state) VALUES (?1, ?2, ?3)",
+            )?;
+            for i in done..end {
+                let g = generate(plan, i);
+                let w = &g.row;
+                let id = w.id.to_string();
+                let e = w.field_engineer.as_ref();
+                wo.execute(rusqlite::params![
+                    id,
+                    site,
+                    version,
+                    w.name,
+                    serde_json::to_string(&w.metadata)?,
+                    serde_json::to_string(&w.tags)?,
+                    serde_json::to_string(&w.types)?,
+                    e.map(|e| e.user_id.to_string()),
+                    e.map(|e| e.email.as_str()),
+                    e.map(|e| e.name.as_str()),
+                    w.progress_score,
+                    w.review_date,
+                    w.create_date,
+                    w.update_date,
+                ])?;
+                let mut term = |kind: &str, key: &str, value: &str| {
+                    index.execute(rusqlite::params![site, kind, key, value, w.create_date, id])
+                };
+                for t in &w.tags {
+                    term("t", "", t)?;
+                }
+                for t in &w.types {
+                    term("y", "", t)?;
+                }
+                for (k, v) in &w.metadata {
+                    if let Some(text) = index_text(v) {
+                        term("m", k, &text)?;
+                    }
+                }
+                for (name, s) in &g.states {
+                    state.execute((&id, name, serde_json::to_string(s)?))?;
+                }
+            }
+        }
+        tx.commit()?;
+        done = end;
+        progress(done);
+    }
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+    drop(conn);
+    // The load ran unsynced: make it durable before anyone measures on it.
+    std::fs::File::open(path)?.sync_all()?;
+    Ok(Filled {
+        rows: plan.rows,
+        took: started.elapsed(),
+    })
+}
+
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+    let names = stmt.query_map([], |r| r.get::<_, String>(1))?;
+    for name in names {
+        if name? == column {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Bytes on disk: the database file and its WAL.
+pub fn size_on_disk(path: &Path) -> u64 {
+    let wal = path.with_extension(format!(
+        "{}-wal",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    [path.to_path_buf(), wal]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
