@@ -35,6 +35,7 @@ pub fn document() -> Value {
             .or_insert_with(|| json!({}));
         item[spec.method.as_str().to_ascii_lowercase()] = operation(&spec);
     }
+    add_links(&mut paths);
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -60,6 +61,78 @@ pub fn document() -> Value {
             "schemas": schemas(),
         }
     })
+}
+
+/// Links from the answers that name new objects to the operations on them, so that stateful
+/// testing (and readers) can follow a work order from its creation, and an input from its
+/// analysis. Built from the route table: every operation whose path parameters an answer can
+/// fill gets a link.
+fn add_links(paths: &mut Map<String, Value>) {
+    // (path, method, status, where each path parameter comes from in the answer)
+    let sources: [(&str, &str, &str, &[(&str, &str)]); 3] = [
+        (
+            "/v0.2/work-orders",
+            "post",
+            "201",
+            &[
+                ("id", "$response.body#/id"),
+                ("task_id", "$response.body#/tasks/0/id"),
+            ],
+        ),
+        (
+            "/v0.2/work-orders/{id}/analyze",
+            "post",
+            "200",
+            &[
+                ("id", "$response.body#/work_order_id"),
+                ("input_id", "$response.body#/input_id"),
+            ],
+        ),
+        (
+            "/v0.2/work-orders/{id}/analyze",
+            "post",
+            "202",
+            &[
+                ("id", "$response.body#/work_order_id"),
+                ("input_id", "$response.body#/input_id"),
+            ],
+        ),
+    ];
+    let routes = crate::routes();
+    for (path, method, status, fills) in sources {
+        let mut links = Map::new();
+        for r in &routes {
+            let params: Vec<&str> = path_params(r.path).collect();
+            if params.is_empty() || !params.iter().all(|p| fills.iter().any(|(f, _)| f == p)) {
+                continue;
+            }
+            // From an analysis, only what is about its input.
+            if path.ends_with("/analyze") && !params.contains(&"input_id") {
+                continue;
+            }
+            let parameters: Map<String, Value> = params
+                .iter()
+                .map(|p| {
+                    let from = fills.iter().find(|(f, _)| f == p).expect("checked").1;
+                    (p.to_string(), json!(from))
+                })
+                .collect();
+            let id = operation_id(r);
+            links.insert(
+                id.clone(),
+                json!({"operationId": id, "parameters": parameters}),
+            );
+        }
+        if let Some(response) = paths
+            .get_mut(path)
+            .and_then(|item| item.get_mut(method))
+            .and_then(|op| op["responses"].get_mut(status))
+        {
+            if !links.is_empty() {
+                response["links"] = Value::Object(links);
+            }
+        }
+    }
 }
 
 /// The operation of one route: hand-written when known, else a bare one marked undescribed.
@@ -231,7 +304,7 @@ fn described(spec: &RouteSpec) -> Option<Value> {
             "parameters": [{
                 "name": "Idempotency-Key", "in": "header", "required": false,
                 "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                "description": "A retry with the same key and body returns the first answer and creates nothing."
+                "description": "A retry with the same key and body returns the first answer (with `Idempotent-Replayed: true`) and creates nothing, also when that work order was deleted since."
             }],
             "requestBody": json_body(schema_ref("WorkOrderCreate"), true),
             "responses": {
@@ -343,8 +416,8 @@ fn op_takes_json(spec: &RouteSpec) -> bool {
 }
 
 fn list_parameters() -> Value {
-    let positive = json!({"type": "integer", "minimum": 1});
-    let date = json!({"type": "string", "description": "2024-05-01 or 2024-05-01T10:00:00Z"});
+    let positive = json!({"type": "integer", "minimum": 1, "maximum": u64::MAX});
+    let date = date_filter();
     let progress = json!({"type": "number", "minimum": 0, "maximum": 100});
     json!([
         query("page", positive.clone(), "From 1; past the last page is 404."),
@@ -360,6 +433,17 @@ fn list_parameters() -> Value {
         query("min_progress", progress.clone(), "Progress score at least this."),
         query("max_progress", progress, "Progress score at most this."),
     ])
+}
+
+/// A time filter: a date (its midnight UTC) or an RFC 3339 date-time.
+fn date_filter() -> Value {
+    json!({
+        "anyOf": [
+            {"type": "string", "format": "date"},
+            {"type": "string", "format": "date-time"},
+        ],
+        "description": "2024-05-01 or 2024-05-01T10:00:00Z",
+    })
 }
 
 fn uuid() -> Value {
@@ -409,16 +493,15 @@ fn schemas() -> Value {
     let work_order_fields = |name: Value| {
         json!({
             "name": name,
-            "metadata": {"type": "object", "description": "Checked against the metadata the site's application declares; undeclared keys are stored as they are."},
+            "metadata": {"type": "object", "maxProperties": 200, "description": "Checked against the metadata the site's application declares; undeclared keys are stored as they are. Keys have 1 to 128 characters."},
             "tags": {"type": "array", "maxItems": 200, "items": {"type": "string", "minLength": 1, "maxLength": 256}},
-            "field_engineer_email": {"type": "string", "description": "A user of the site."},
+            "field_engineer_email": {"type": "string", "nullable": true, "description": "A user of the site (any case); null or blank: nobody."},
             "user_group_ids": {"type": "array", "items": {"type": "string"}, "description": "Ids of the site's user groups."},
             "work_order_types": {"type": "array", "items": {"type": "string"}, "description": "Names of the current version's work-order types; none: every task."},
         })
     };
     let name = json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"});
-    let mut update_fields = work_order_fields(name.clone());
-    update_fields["field_engineer_email"] = json!({"type": "string", "nullable": true, "description": "A user of the site; null unassigns."});
+    let update_fields = work_order_fields(name.clone());
     let task = object(
         &[
             "id",
@@ -636,6 +719,30 @@ mod tests {
                 doc["components"]["schemas"].get(name).is_some(),
                 "dangling $ref {name}"
             );
+        }
+    }
+
+    #[test]
+    fn links_name_real_operations() {
+        let doc = document();
+        let ids: Vec<String> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .map(|op| op["operationId"].as_str().unwrap().to_string())
+            .collect();
+        let create = &doc["paths"]["/v0.2/work-orders"]["post"]["responses"]["201"]["links"];
+        assert!(create["get_work_orders_id"].is_object(), "{create}");
+        for item in doc["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                for response in op["responses"].as_object().unwrap().values() {
+                    for link in response["links"].as_object().into_iter().flatten() {
+                        let target = link.1["operationId"].as_str().unwrap();
+                        assert!(ids.iter().any(|i| i == target), "link to {target}");
+                    }
+                }
+            }
         }
     }
 
