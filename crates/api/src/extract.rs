@@ -152,3 +152,50 @@ impl FromRequest<AppState> for JsonObject {
 pub fn method_not_allowed(method: &Method) -> ApiError {
     ApiError::MethodNotAllowed(method.as_str().to_string())
 }
+
+/// Path parameters, as `axum::extract::Path`, but a path that does not decode (an invalid UTF-8
+/// escape such as `%FF`) is an unknown object, answered as such: `WorkOrder not found!` under
+/// `/v0.2/work-orders/`, `Not found.` elsewhere. (axum's own rejection is a plain-text 400.)
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T> FromRequestParts<AppState> for ApiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
+            Err(_) if parts.uri.path().starts_with("/v0.2/work-orders/") => {
+                Err(ApiError::WorkOrderNotFound)
+            }
+            Err(_) => Err(ApiError::NotFound),
+        }
+    }
+}
+
+/// An optional JSON object body: `None` when the body is empty; otherwise the same rules as
+/// [`JsonObject`] (JSON content type, size cap, an object).
+#[derive(Debug)]
+pub struct OptionalJsonObject(pub Option<Map<String, Value>>);
+
+impl FromRequest<AppState> for OptionalJsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, ApiError> {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
+        if declared == Some(0) || (declared.is_none() && !chunked) {
+            return Ok(OptionalJsonObject(None));
+        }
+        JsonObject::from_request(req, state)
+            .await
+            .map(|JsonObject(m)| OptionalJsonObject(Some(m)))
+    }
+}

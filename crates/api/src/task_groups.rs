@@ -3,7 +3,7 @@
 //! `GET /v0.2/task-groups/{name}/examples/{index}`, an example photo.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fieldproof_domain::app::{AppVersion, ConformRule, TaskGroup};
@@ -11,7 +11,7 @@ use fieldproof_domain::role::Action;
 use serde_json::{json, Value};
 
 use crate::error::{json_response, ApiError, ApiResult};
-use crate::extract::Caller;
+use crate::extract::{ApiPath, Caller};
 use crate::work_orders::base_url;
 use crate::{blob_keys, AppState};
 
@@ -51,7 +51,7 @@ pub async fn retrieve(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Response> {
     caller.require(Action::ReadTaskGroups)?;
     let (version, index) = find(&state, &caller, &name).await?;
@@ -64,7 +64,7 @@ pub async fn retrieve(
 pub async fn example(
     State(state): State<AppState>,
     caller: Caller,
-    Path((name, example)): Path<(String, String)>,
+    ApiPath((name, example)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
     caller.require(Action::ReadTaskGroups)?;
     let (version, index) = find(&state, &caller, &name).await?;

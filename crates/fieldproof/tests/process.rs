@@ -326,8 +326,9 @@ fn publishing_refuses_a_broken_application_and_moves_the_version_forward() {
         "{err}"
     );
 
-    let good = dir.path().join("good.toml");
-    std::fs::write(&good, include_str!("../../../demo/equipment-check.toml")).unwrap();
+    // The demo application where it lives: its example photos are beside it.
+    let good =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo/equipment-check.toml");
     let out = cli(&data, &["app", "validate", good.to_str().unwrap()]);
     assert!(out.status.success());
     let out = cli(
@@ -347,4 +348,43 @@ fn publishing_refuses_a_broken_application_and_moves_the_version_forward() {
         list.lines().last().unwrap().ends_with("yes"),
         "the new version is current: {list}"
     );
+}
+
+#[test]
+fn a_missing_or_corrupt_model_stops_start_up_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    let manifest = std::fs::read_to_string(models.join("manifest.toml")).unwrap();
+    // A copy whose backbone file is corrupt: same name, other bytes.
+    let corrupt = dir.path().join("corrupt");
+    std::fs::create_dir_all(&corrupt).unwrap();
+    for entry in std::fs::read_dir(&models).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, corrupt.join(path.file_name().unwrap())).unwrap();
+    }
+    let mut onnx = std::fs::read(corrupt.join("mobilenet_v2.onnx")).unwrap();
+    onnx[1000] ^= 0xFF;
+    std::fs::write(corrupt.join("mobilenet_v2.onnx"), onnx).unwrap();
+    let missing = dir.path().join("missing");
+    std::fs::create_dir_all(&missing).unwrap();
+    std::fs::write(missing.join("manifest.toml"), &manifest).unwrap();
+    for (case, dir_of) in [("corrupt", &corrupt), ("missing", &missing)] {
+        let out = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join(format!("data-{case}")))
+            .arg("--models")
+            .arg(dir_of.join("manifest.toml"))
+            .env_remove("FIELDPROOF_MODELS")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{case}: the server started");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("mobilenet_v2.onnx"), "{case}: {err}");
+        if case == "corrupt" {
+            assert!(
+                err.to_lowercase().contains("sha256") || err.contains("checksum"),
+                "{case}: {err}"
+            );
+        }
+    }
 }

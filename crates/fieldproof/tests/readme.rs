@@ -42,6 +42,8 @@ fn the_readme_walkthrough_works_as_printed() {
     let script = walkthrough();
     assert!(script.contains("FP=http://127.0.0.1:8080\n"));
     let script = script.replace("FP=http://127.0.0.1:8080\n", &format!("FP={base}\n"));
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../../demo/examples/");
+    let script = script.replace("demo/examples/", demo);
     let out = Command::new("bash")
         .args(["-euo", "pipefail", "-c", &script])
         .current_dir(dir.path())
@@ -60,6 +62,8 @@ fn the_readme_walkthrough_works_as_printed() {
         "\"field_engineer_name\":\"Richard Roe\"",
         "\"count\":1",
         "equipment-after-intervention",
+        "\"task_group_name\":\"equipment-after-intervention\"",
+        "\"corrected_value\":0",
         "204\n{\"detail\":\"WorkOrder not found!\"}",
     ] {
         assert!(

@@ -91,7 +91,7 @@ fn s3_server(dir: &Path) -> Option<(Proc, String)> {
 fn photo(seed: u32) -> Vec<u8> {
     let img = image::RgbImage::from_fn(640, 480, |x, y| {
         let v = ((x * 7 + y * 13 + seed * 97) % 64) as u8 * 2
-            + if (x / (30 + seed % 20) + y / 40) % 2 == 0 {
+            + if (x / (30 + seed % 20) + y / 40).is_multiple_of(2) {
                 70
             } else {
                 10

@@ -1,13 +1,13 @@
 //! `GET /v0.2/work-orders/{id}/` → 200, with `include_inputs` (default `true`).
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use fieldproof_domain::role::Action;
 
 use super::{full_representation, load, parse_id};
 use crate::error::{json_response, ApiError, ApiResult};
-use crate::extract::Caller;
+use crate::extract::{ApiPath, Caller};
 use crate::query::{parse_bool, QueryParams};
 use crate::AppState;
 
@@ -15,7 +15,7 @@ pub async fn retrieve(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     caller.require(Action::ReadWorkOrders)?;
