@@ -111,7 +111,8 @@ pub fn create(
     Ok(CreateOutcome::Created(wo))
 }
 
-/// Rewrites the index entries of the kinds that changed.
+/// Rewrites the list-filter entries of the kinds that changed (see migration 0004: interned
+/// terms, postings in list order; the triggers keep the counts).
 fn write_index(
     c: &Connection,
     wo: &WorkOrderRow,
@@ -122,33 +123,49 @@ fn write_index(
     let id = wo.id.to_string();
     let site = wo.site_id.to_string();
     let mut clear = c
-        .prepare_cached("DELETE FROM work_order_index WHERE work_order_id = ?1 AND kind = ?2")
-        .map_err(backend)?;
-    let mut insert = c
         .prepare_cached(
-            "INSERT OR IGNORE INTO work_order_index (site_id, kind, key, value, work_order_id)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "DELETE FROM work_order_terms WHERE work_order_id = ?1 AND term_id IN
+                (SELECT p.term_id FROM work_order_terms p JOIN list_terms t ON t.id = p.term_id
+                 WHERE p.work_order_id = ?1 AND t.kind = ?2)",
         )
         .map_err(backend)?;
+    let mut term = c
+        .prepare_cached(
+            "INSERT INTO list_terms (site_id, kind, key, value) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (site_id, kind, key, value) DO NOTHING",
+        )
+        .map_err(backend)?;
+    let mut posting = c
+        .prepare_cached(
+            "INSERT OR IGNORE INTO work_order_terms (term_id, create_date, work_order_id)
+             SELECT id, ?5, ?6 FROM list_terms
+             WHERE site_id = ?1 AND kind = ?2 AND key = ?3 AND value = ?4",
+        )
+        .map_err(backend)?;
+    let mut insert = |kind: &str, key: &str, value: &str| -> StoreResult<()> {
+        term.execute((&site, kind, key, value)).map_err(backend)?;
+        posting
+            .execute((&site, kind, key, value, wo.create_date, &id))
+            .map_err(backend)?;
+        Ok(())
+    };
     if tags {
         clear.execute((&id, "t")).map_err(backend)?;
         for t in &wo.tags {
-            insert.execute((&site, "t", "", t, &id)).map_err(backend)?;
+            insert("t", "", t)?;
         }
     }
     if types {
         clear.execute((&id, "y")).map_err(backend)?;
         for t in &wo.types {
-            insert.execute((&site, "y", "", t, &id)).map_err(backend)?;
+            insert("y", "", t)?;
         }
     }
     if metadata {
         clear.execute((&id, "m")).map_err(backend)?;
         for (k, v) in &wo.metadata {
             if let Some(text) = index_text(v) {
-                insert
-                    .execute((&site, "m", k, text, &id))
-                    .map_err(backend)?;
+                insert("m", k, &text)?;
             }
         }
     }
@@ -238,6 +255,15 @@ pub fn delete(c: &Connection, site_id: Uuid, id: Uuid) -> StoreResult<()> {
     Ok(())
 }
 
+/// A page of a site's work orders, newest first, with the exact count of all that match.
+///
+/// Tag, type and metadata filters are terms (migration 0004). Their counts are read first: a
+/// term no work order has ends the search; otherwise the term with the fewest work orders
+/// drives. Its postings are read in list order and every other term is probed by primary key, so
+/// a page costs one page's worth of matches and the count costs one probe per posting of the
+/// smallest term, never a scan of the site. One term and no other filter: the count is the
+/// term's own. No term: the site's count, or a scan of the site's work orders when other
+/// filters apply.
 pub fn list(
     c: &Connection,
     site_id: Uuid,
@@ -246,31 +272,16 @@ pub fn list(
     limit: u64,
 ) -> StoreResult<(u64, Vec<WorkOrderRow>)> {
     let site = site_id.to_string();
-    let mut clauses = vec!["w.site_id = ?".to_string()];
-    let mut params: Vec<Sql> = vec![Sql::Text(site.clone())];
-    let indexed =
-        |kind: &str, key: &str, value: &str, clauses: &mut Vec<String>, params: &mut Vec<Sql>| {
-            clauses.push(
-                "w.id IN (SELECT work_order_id FROM work_order_index
-                      WHERE site_id = ? AND kind = ? AND key = ? AND value = ?)"
-                    .into(),
-            );
-            params.extend([
-                Sql::Text(site.clone()),
-                Sql::Text(kind.into()),
-                Sql::Text(key.into()),
-                Sql::Text(value.into()),
-            ]);
-        };
-    for t in &f.tags {
-        indexed("t", "", t, &mut clauses, &mut params);
-    }
-    if let Some(t) = &f.type_name {
-        indexed("y", "", t, &mut clauses, &mut params);
-    }
-    for (k, v) in &f.metadata {
-        indexed("m", k, v, &mut clauses, &mut params);
-    }
+    let mut terms: Vec<(&str, &str, &str)> = f.tags.iter().map(|t| ("t", "", t.as_str())).collect();
+    terms.extend(f.type_name.iter().map(|t| ("y", "", t.as_str())));
+    terms.extend(
+        f.metadata
+            .iter()
+            .map(|(k, v)| ("m", k.as_str(), v.as_str())),
+    );
+    // Filters on the work order's own columns, as `w`.
+    let mut clauses: Vec<String> = Vec::new();
+    let mut params: Vec<Sql> = Vec::new();
     if let Some(n) = &f.name {
         clauses.push("w.name = ?".into());
         params.push(Sql::Text(n.clone()));
@@ -278,14 +289,6 @@ pub fn list(
     if let Some(e) = &f.field_engineer_email {
         clauses.push("w.field_engineer_email = ?".into());
         params.push(Sql::Text(e.to_lowercase()));
-    }
-    if let Some(t) = f.created_after {
-        clauses.push("w.create_date > ?".into());
-        params.push(Sql::Integer(t));
-    }
-    if let Some(t) = f.created_before {
-        clauses.push("w.create_date < ?".into());
-        params.push(Sql::Integer(t));
     }
     match f.reviewed {
         Some(true) => clauses.push("w.review_date IS NOT NULL".into()),
@@ -300,29 +303,144 @@ pub fn list(
         clauses.push("w.progress_score <= ?".into());
         params.push(Sql::Real(p));
     }
-    let filter = clauses.join(" AND ");
-    let count: i64 = c
-        .prepare_cached(&format!(
-            "SELECT COUNT(*) FROM work_orders w WHERE {filter}"
+    // Dates are in the postings too, so they never need the work order.
+    let date = if terms.is_empty() { "w" } else { "d" };
+    if let Some(t) = f.created_after {
+        clauses.push(format!("{date}.create_date > ?"));
+        params.push(Sql::Integer(t));
+    }
+    if let Some(t) = f.created_before {
+        clauses.push(format!("{date}.create_date < ?"));
+        params.push(Sql::Integer(t));
+    }
+    let page_params = |mut p: Vec<Sql>| {
+        p.push(Sql::Integer(limit.min(i64::MAX as u64) as i64));
+        p.push(Sql::Integer(offset.min(i64::MAX as u64) as i64));
+        p
+    };
+
+    if terms.is_empty() {
+        let mut all = vec![Sql::Text(site.clone())];
+        all.extend(params.iter().cloned());
+        let filter = std::iter::once("w.site_id = ?".to_string())
+            .chain(clauses.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let count = if clauses.is_empty() {
+            term_count(c, &site, ("*", "", ""))?.map_or(0, |(_, n)| n)
+        } else {
+            c.prepare_cached(&format!(
+                "SELECT COUNT(*) FROM work_orders w WHERE {filter}"
+            ))
+            .map_err(backend)?
+            .query_row(rusqlite::params_from_iter(all.iter()), |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(backend)? as u64
+        };
+        if count == 0 {
+            return Ok((0, Vec::new()));
+        }
+        let rows = query_rows(
+            c,
+            &format!(
+                "SELECT {} FROM work_orders w WHERE {filter}
+                 ORDER BY w.create_date DESC, w.id DESC LIMIT ? OFFSET ?",
+                w_columns()
+            ),
+            page_params(all),
+        )?;
+        return Ok((count, rows));
+    }
+
+    let mut found = Vec::with_capacity(terms.len());
+    for t in &terms {
+        match term_count(c, &site, *t)? {
+            Some((id, n)) if n > 0 => found.push((id, n)),
+            _ => return Ok((0, Vec::new())),
+        }
+    }
+    found.sort_by_key(|(_, n)| *n);
+    let (driver, driver_count) = found[0];
+    let mut filter = vec!["d.term_id = ?".to_string()];
+    let mut all = vec![Sql::Integer(driver)];
+    for (other, _) in &found[1..] {
+        filter.push(
+            "EXISTS (SELECT 1 FROM work_order_terms o WHERE o.term_id = ?
+                 AND o.create_date = d.create_date AND o.work_order_id = d.work_order_id)"
+                .into(),
+        );
+        all.push(Sql::Integer(*other));
+    }
+    let needs_row = clauses.iter().any(|c| c.starts_with("w."));
+    filter.extend(clauses.iter().cloned());
+    all.extend(params);
+    let filter = filter.join(" AND ");
+    // CROSS JOIN keeps the postings outermost: the planner has no statistics to know better.
+    let join = "CROSS JOIN work_orders w ON w.id = d.work_order_id";
+    let count = if found.len() == 1 && clauses.is_empty() {
+        driver_count
+    } else {
+        c.prepare_cached(&format!(
+            "SELECT COUNT(*) FROM work_order_terms d {} WHERE {filter}",
+            if needs_row { join } else { "" }
         ))
         .map_err(backend)?
-        .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))
-        .map_err(backend)?;
-    let mut page_params = params;
-    page_params.push(Sql::Integer(limit.min(i64::MAX as u64) as i64));
-    page_params.push(Sql::Integer(offset.min(i64::MAX as u64) as i64));
-    let mut stmt = c
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM work_orders w WHERE {filter}
-             ORDER BY w.create_date DESC, w.id DESC LIMIT ? OFFSET ?"
-        ))
-        .map_err(backend)?;
+        .query_row(rusqlite::params_from_iter(all.iter()), |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(backend)? as u64
+    };
+    if count == 0 {
+        return Ok((0, Vec::new()));
+    }
+    let rows = query_rows(
+        c,
+        &format!(
+            "SELECT {} FROM work_order_terms d {join} WHERE {filter}
+             ORDER BY d.create_date DESC, d.work_order_id DESC LIMIT ? OFFSET ?",
+            w_columns()
+        ),
+        page_params(all),
+    )?;
+    Ok((count, rows))
+}
+
+/// The id of a term and how many work orders have it.
+fn term_count(
+    c: &Connection,
+    site: &str,
+    (kind, key, value): (&str, &str, &str),
+) -> StoreResult<Option<(i64, u64)>> {
+    c.prepare_cached(
+        "SELECT id, work_orders FROM list_terms
+         WHERE site_id = ?1 AND kind = ?2 AND key = ?3 AND value = ?4",
+    )
+    .map_err(backend)?
+    .query_row((site, kind, key, value), |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+    })
+    .optional()
+    .map_err(backend)
+}
+
+/// `COLUMNS` of the work order aliased `w`.
+fn w_columns() -> String {
+    COLUMNS
+        .split(',')
+        .map(|c| format!("w.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn query_rows(c: &Connection, sql: &str, params: Vec<Sql>) -> StoreResult<Vec<WorkOrderRow>> {
+    let mut stmt = c.prepare_cached(sql).map_err(backend)?;
     let rows = stmt
-        .query_map(rusqlite::params_from_iter(page_params.iter()), from_row)
+        .query_map(rusqlite::params_from_iter(params.iter()), from_row)
         .map_err(backend)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(backend)?;
-    Ok((count as u64, rows))
+    Ok(rows)
 }
 
 pub fn task_states(c: &Connection, site_id: Uuid, work_order_id: Uuid) -> StoreResult<TaskStates> {
