@@ -50,9 +50,9 @@ pub struct Phase {
 #[derive(Debug, Clone)]
 pub struct Target {
     pub addr: SocketAddr,
-    /// `Authorization: Token` keys, one per connection in turn (the server limits each key's
-    /// rate, as it should; load from many integrators comes with many keys). Empty for the
-    /// baselines, which check nothing.
+    /// `Authorization: Token` keys, used in turn request after request (the server limits each
+    /// key's rate, as it should: heavy load comes from many integrators, so with many keys).
+    /// Empty for the baselines, which check nothing.
     pub keys: Vec<String>,
 }
 
@@ -95,7 +95,7 @@ impl PhaseResult {
 
 struct Worker {
     target: Arc<Target>,
-    key: Option<String>,
+    next_key: usize,
     conn: Connection,
     rng: Rng,
     workload: Workload,
@@ -168,9 +168,12 @@ impl Worker {
                 None,
             ),
         };
+        let keys = &self.target.keys;
+        let key = (!keys.is_empty()).then(|| keys[self.next_key % keys.len()].as_str());
+        self.next_key = self.next_key.wrapping_add(1);
         let sent = self
             .conn
-            .send(method, &path, body.as_deref().map(str::as_bytes));
+            .send(method, &path, key, body.as_deref().map(str::as_bytes));
         let outcome = match tokio::time::timeout(timeout, sent).await {
             Err(_) => {
                 // The socket may still get the late answer: never reuse it.
@@ -190,7 +193,7 @@ impl Worker {
     }
 
     fn conn_like(&self) -> Connection {
-        Connection::new(self.target.addr, self.key.as_deref())
+        Connection::new(self.target.addr)
     }
 
     fn remember(&mut self, body: &[u8]) {
@@ -222,13 +225,12 @@ pub async fn run(target: &Target, workload: &Workload, phase: &Phase) -> PhaseRe
         let target = target.clone();
         let workload = workload.clone();
         let seed = phase.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
-        let key = (!target.keys.is_empty()).then(|| target.keys[i % target.keys.len()].clone());
         connect.spawn(async move {
-            let mut conn = Connection::new(target.addr, key.as_deref());
+            let mut conn = Connection::new(target.addr);
             let connected = conn.connect().await.is_ok();
             let worker = Worker {
                 target,
-                key,
+                next_key: i,
                 conn,
                 rng: Rng::new(seed),
                 workload,

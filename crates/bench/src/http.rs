@@ -23,20 +23,17 @@ pub struct Response {
 pub struct Connection {
     addr: SocketAddr,
     stream: Option<TcpStream>,
-    /// The header lines sent with every request (`Host`, `Authorization`, `Content-Type`).
+    /// The header lines sent with every request (`Host`, `Content-Type`).
     fixed: String,
     out: Vec<u8>,
     input: Vec<u8>,
 }
 
 impl Connection {
-    /// A connection to `addr` that sends `Authorization: Token <key>` when a key is given.
-    /// Nothing is opened until [`connect`](Self::connect) or the first request.
-    pub fn new(addr: SocketAddr, key: Option<&str>) -> Self {
-        let mut fixed = format!("Host: {addr}\r\nContent-Type: application/json\r\n");
-        if let Some(key) = key {
-            fixed.push_str(&format!("Authorization: Token {key}\r\n"));
-        }
+    /// A connection to `addr`. Nothing is opened until [`connect`](Self::connect) or the first
+    /// request.
+    pub fn new(addr: SocketAddr) -> Self {
+        let fixed = format!("Host: {addr}\r\nContent-Type: application/json\r\n");
         Self {
             addr,
             stream: None,
@@ -54,18 +51,20 @@ impl Connection {
         Ok(())
     }
 
-    /// Sends one request and reads its response. After an error the socket is dropped and the
-    /// next request opens a new one (a request is never retried: the caller counts the error).
+    /// Sends one request (with `Authorization: Token <key>` when a key is given) and reads its
+    /// response. After an error the socket is dropped and the next request opens a new one (a
+    /// request is never retried: the caller counts the error).
     pub async fn send(
         &mut self,
         method: &str,
         path: &str,
+        key: Option<&str>,
         body: Option<&[u8]>,
     ) -> io::Result<Response> {
         if self.stream.is_none() {
             self.connect().await?;
         }
-        let result = self.exchange(method, path, body).await;
+        let result = self.exchange(method, path, key, body).await;
         match &result {
             Ok((_, keep_alive)) if *keep_alive => {}
             _ => self.stream = None,
@@ -77,16 +76,16 @@ impl Connection {
         &mut self,
         method: &str,
         path: &str,
+        key: Option<&str>,
         body: Option<&[u8]>,
     ) -> io::Result<(Response, bool)> {
         let body = body.unwrap_or_default();
         self.out.clear();
-        write!(
-            self.out,
-            "{method} {path} HTTP/1.1\r\n{}Content-Length: {}\r\n\r\n",
-            self.fixed,
-            body.len()
-        )?;
+        write!(self.out, "{method} {path} HTTP/1.1\r\n{}", self.fixed)?;
+        if let Some(key) = key {
+            write!(self.out, "Authorization: Token {key}\r\n")?;
+        }
+        write!(self.out, "Content-Length: {}\r\n\r\n", body.len())?;
         self.out.extend_from_slice(body);
         let stream = self.stream.as_mut().expect("connected above");
         stream.write_all(&self.out).await?;

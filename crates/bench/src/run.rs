@@ -275,7 +275,7 @@ async fn scale(
     };
     let started = Instant::now();
     let progress = move |n: u64| {
-        if n % 200_000 == 0 {
+        if n.is_multiple_of(200_000) {
             tracing::info!(rows = n, secs = started.elapsed().as_secs(), "filling");
         }
     };

@@ -95,9 +95,9 @@ pub struct LoadArgs {
     /// Skip the baseline servers.
     #[arg(long)]
     pub no_baselines: bool,
-    /// Model manifest for the server (default: as `fieldproof serve` finds it).
+    /// Model manifest for the server under test (default: as `fieldproof serve` finds it).
     #[arg(long, value_name = "FILE")]
-    pub models: Option<PathBuf>,
+    pub server_models: Option<PathBuf>,
     /// Log filter of the server under test (it logs a line per request at `info`).
     #[arg(long, default_value = "info")]
     pub server_log: String,
@@ -135,10 +135,11 @@ pub struct BaselineArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct BareArgs {
+    // Not `--data-dir`/`--database-url`: those are the global flags of every command.
     #[arg(long, value_name = "DIR")]
-    pub data_dir: PathBuf,
+    pub dir: PathBuf,
     #[arg(long, value_name = "URL")]
-    pub database_url: Option<String>,
+    pub db_url: Option<String>,
 }
 
 /// Keys per site: connections use them in turn, so no key goes past the default rate limit.
@@ -185,11 +186,12 @@ impl Harness for Binary {
                 cmd.arg("--models").arg(m);
             }
         } else {
-            cmd.args(["bench", "serve-without-models", "--data-dir"])
+            cmd.args(["bench", "serve-without-models", "--dir"])
                 .arg(data_dir);
         }
         if let Db::Postgres(url) = db {
-            cmd.arg("--database-url").arg(url);
+            cmd.arg(if models { "--database-url" } else { "--db-url" })
+                .arg(url);
         }
         clean_env(&mut cmd);
         cmd.env("FIELDPROOF_LOG", &self.log);
@@ -287,7 +289,7 @@ async fn load(args: LoadArgs) -> Result<()> {
     };
     let harness = Binary {
         exe: std::env::current_exe().context("cannot find this program's path")?,
-        models: args.models.clone(),
+        models: args.server_models.clone(),
         log: args.server_log.clone(),
     };
     let config = run::Config {
@@ -353,7 +355,7 @@ async fn fill(args: FillArgs) -> Result<()> {
         engineers: prepared.engineers,
     };
     let report = |n: u64| {
-        if n % 100_000 == 0 {
+        if n.is_multiple_of(100_000) {
             eprintln!("{n} rows");
         }
     };
@@ -390,12 +392,12 @@ async fn fill(args: FillArgs) -> Result<()> {
 /// The server as `serve` assembles it, minus the models (and the job workers): what the models
 /// cost in memory is the difference.
 async fn serve_without_models(args: BareArgs) -> Result<()> {
-    let db = match &args.database_url {
+    let db = match &args.db_url {
         Some(url) => Db::Postgres(url.clone()),
-        None => Db::Sqlite(args.data_dir.join("fieldproof.sqlite")),
+        None => Db::Sqlite(args.dir.join("fieldproof.sqlite")),
     };
     let store = open(&db).await?;
-    let blobs: Arc<dyn Blobs> = Arc::new(LocalBlobs::open(&args.data_dir.join("blobs"))?);
+    let blobs: Arc<dyn Blobs> = Arc::new(LocalBlobs::open(&args.dir.join("blobs"))?);
     let state = AppState::new(
         store,
         blobs,

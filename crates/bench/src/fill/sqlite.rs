@@ -2,10 +2,13 @@
 //! through the engine's schema: the same rows and index entries `store-sqlite` writes, in
 //! batches of one transaction each.
 //!
-//! Loading is not serving: the load runs with `synchronous = OFF` and a large page cache, then
-//! checkpoints and syncs the file once at the end. The server that reads it afterwards runs
-//! with its own settings.
+//! Loading is not serving: the load runs without a journal (`journal_mode = OFF`,
+//! `synchronous = OFF`) and with a large page cache, then goes back to WAL and syncs the file
+//! once at the end. The server that reads it afterwards runs with its own settings. The list
+//! terms are interned in memory here (the store looks each up); their counts are kept by the
+//! schema's triggers as in the store.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -16,16 +19,16 @@ use super::data::{generate, Plan};
 use super::Filled;
 
 /// Rows per transaction.
-const BATCH: u64 = 20_000;
+const BATCH: u64 = 100_000;
 
 pub fn fill(path: &Path, plan: &Plan, progress: &dyn Fn(u64)) -> Result<Filled> {
     let started = std::time::Instant::now();
     let mut conn =
         Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "journal_mode", "OFF")?;
     conn.pragma_update(None, "synchronous", "OFF")?;
-    conn.pragma_update(None, "cache_size", -512_000)?;
-    let dated_index = has_column(&conn, "work_order_index", "create_date")?;
+    conn.pragma_update(None, "cache_size", -1_024_000)?;
+    let mut terms: HashMap<(String, String, String), i64> = HashMap::new();
     let site = plan.site_id.to_string();
     let version = plan.version.id.to_string();
     let mut done = 0;
@@ -41,15 +44,13 @@ pub fn fill(path: &Path, plan: &Plan, progress: &dyn Fn(u64)) -> Result<Filled> 
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8, ?9, ?10, '[]', ?11, ?12, ?13, ?14,
                     NULL, NULL)",
             )?;
-            let index_sql = if dated_index {
-                "INSERT OR IGNORE INTO work_order_index
-                    (site_id, kind, key, value, create_date, work_order_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-            } else {
-                "INSERT OR IGNORE INTO work_order_index (site_id, kind, key, value, work_order_id)
-                 VALUES (?1, ?2, ?3, ?4, ?6)"
-            };
-            let mut index = tx.prepare_cached(index_sql)?;
+            let mut new_term = tx.prepare_cached(
+                "INSERT INTO list_terms (site_id, kind, key, value) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let mut posting = tx.prepare_cached(
+                "INSERT INTO work_order_terms (term_id, create_date, work_order_id)
+                 VALUES (?1, ?2, ?3)",
+            )?;
             let mut state = tx.prepare_cached(
                 "INSERT INTO task_states (work_order_id, task_name, state) VALUES (?1, ?2, ?3)",
             )?;
@@ -74,8 +75,19 @@ pub fn fill(path: &Path, plan: &Plan, progress: &dyn Fn(u64)) -> Result<Filled> 
                     w.create_date,
                     w.update_date,
                 ])?;
-                let mut term = |kind: &str, key: &str, value: &str| {
-                    index.execute(rusqlite::params![site, kind, key, value, w.create_date, id])
+                let mut term = |kind: &str, key: &str, value: &str| -> rusqlite::Result<()> {
+                    let k = (kind.to_string(), key.to_string(), value.to_string());
+                    let term_id = match terms.get(&k) {
+                        Some(id) => *id,
+                        None => {
+                            new_term.execute((&site, kind, key, value))?;
+                            let id = tx.last_insert_rowid();
+                            terms.insert(k, id);
+                            id
+                        }
+                    };
+                    posting.execute((term_id, w.create_date, &id))?;
+                    Ok(())
                 };
                 for t in &w.tags {
                     term("t", "", t)?;
@@ -97,7 +109,7 @@ pub fn fill(path: &Path, plan: &Plan, progress: &dyn Fn(u64)) -> Result<Filled> 
         done = end;
         progress(done);
     }
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
     drop(conn);
     // The load ran unsynced: make it durable before anyone measures on it.
     std::fs::File::open(path)?.sync_all()?;
@@ -105,17 +117,6 @@ pub fn fill(path: &Path, plan: &Plan, progress: &dyn Fn(u64)) -> Result<Filled> 
         rows: plan.rows,
         took: started.elapsed(),
     })
-}
-
-fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
-    let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
-    let names = stmt.query_map([], |r| r.get::<_, String>(1))?;
-    for name in names {
-        if name? == column {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 /// Bytes on disk: the database file and its WAL.
