@@ -9,7 +9,8 @@
 //!   those of one request that was sent to it (each request carries a unique operation number in
 //!   all four), and a work order that nobody was told about is an unacknowledged create;
 //! - the list index agrees with the rows: the `tag` filter finds each touched work order, and
-//!   every row of `work_order_index` is exactly what the work order's tags, types and metadata say;
+//!   every row of `work_order_index` is exactly what the work order's tags, types and metadata say,
+//!   and each term's count and each posting's date agree with what they count;
 //! - SQLite's `PRAGMA integrity_check` and `PRAGMA foreign_key_check` pass (a read-only
 //!   connection beside the running server).
 //!
@@ -514,6 +515,35 @@ fn check_database(path: &Path) -> Result<u64> {
         let extra: Vec<_> = actual.difference(&expected).take(5).collect();
         let missing: Vec<_> = expected.difference(&actual).take(5).collect();
         bail!("work_order_index disagrees with work_orders: extra {extra:?}, missing {missing:?}");
+    }
+    // Since migration 0004 the index is interned terms with exact counts kept by triggers, and
+    // postings in list order: the counts and the dates must agree with what they count.
+    let has_terms: bool = db.query_row(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'list_terms'",
+        [],
+        |r| r.get(0),
+    )?;
+    if has_terms {
+        for (what, sql) in [
+            (
+                "terms whose count is not their number of postings",
+                "SELECT COUNT(*) FROM list_terms t WHERE t.kind != '*' AND t.work_orders != \
+                 (SELECT COUNT(*) FROM work_order_terms p WHERE p.term_id = t.id)",
+            ),
+            (
+                "sites whose work-order count is wrong",
+                "SELECT COUNT(*) FROM list_terms t WHERE t.kind = '*' AND t.work_orders != \
+                 (SELECT COUNT(*) FROM work_orders w WHERE w.site_id = t.site_id)",
+            ),
+            (
+                "postings whose date is not their work order's",
+                "SELECT COUNT(*) FROM work_order_terms p JOIN work_orders w \
+                 ON w.id = p.work_order_id WHERE p.create_date != w.create_date",
+            ),
+        ] {
+            let n: i64 = db.query_row(sql, [], |r| r.get(0))?;
+            ensure!(n == 0, "{n} {what}");
+        }
     }
     Ok(actual.len() as u64)
 }
