@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
+use axum::extract::{FromRequest, Multipart, RawQuery, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::{json_response, ApiError, ApiResult};
-use crate::extract::Caller;
+use crate::extract::{ApiPath, Caller};
 use crate::time::{format_micros, now_micros};
 use crate::work_orders::{load, parse_id, render};
 use crate::{blob_keys, AppState};
@@ -50,7 +50,7 @@ struct Received {
 pub async fn analyze(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     RawQuery(query): RawQuery,
     req: Request,
 ) -> ApiResult<Response> {
@@ -382,6 +382,14 @@ async fn read_input(state: &AppState, req: Request) -> ApiResult<Received> {
         .get(header::CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .unwrap_or_default();
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_ANALYSIS_BODY as u64) {
+        return Err(ApiError::PayloadTooLarge(MAX_ANALYSIS_BODY));
+    }
     let mime = content_type
         .split(';')
         .next()
@@ -645,7 +653,7 @@ async fn read_multipart(state: &AppState, req: Request) -> ApiResult<Received> {
 pub async fn input_file(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, input_id)): Path<(String, String)>,
+    ApiPath((id, input_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
     caller.require(Action::ReadWorkOrders)?;
     let site_id = caller.0.site_id;

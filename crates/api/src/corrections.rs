@@ -1,7 +1,7 @@
 //! `PATCH /v0.2/work-orders/{id}/tasks/{task_id}/correction/` (a human override of a task value)
 //! and `POST /v0.2/work-orders/{id}/review/` (marking a work order reviewed).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use fieldproof_domain::activation::active_tasks;
@@ -13,7 +13,7 @@ use fieldproof_store::StoreError;
 use serde_json::{json, Value};
 
 use crate::error::{json_response, ApiError, ApiResult};
-use crate::extract::{Caller, JsonObject};
+use crate::extract::{ApiPath, Caller, JsonObject, OptionalJsonObject};
 use crate::time::now_micros;
 use crate::work_orders::{full_representation, load, parse_id};
 use crate::AppState;
@@ -21,7 +21,7 @@ use crate::AppState;
 pub async fn correct(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, task_id)): Path<(String, String)>,
+    ApiPath((id, task_id)): ApiPath<(String, String)>,
     body: JsonObject,
 ) -> ApiResult<Response> {
     caller.require(Action::Correct)?;
@@ -69,25 +69,12 @@ pub async fn review(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(id): Path<String>,
-    body: axum::body::Bytes,
+    ApiPath(id): ApiPath<String>,
+    OptionalJsonObject(body): OptionalJsonObject,
 ) -> ApiResult<Response> {
     caller.require(Action::Review)?;
     let site_id = caller.0.site_id;
     // The body is optional: none means "reviewed".
-    let body: Option<serde_json::Map<String, Value>> = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(Value::Object(m)) => Some(m),
-            Ok(_) => {
-                return Err(ApiError::BadRequest(
-                    "The request body must be a JSON object.".into(),
-                ))
-            }
-            Err(e) => return Err(ApiError::BadRequest(format!("JSON parse error: {e}."))),
-        }
-    };
     let reviewed = match body.as_ref().and_then(|b| b.get("reviewed")) {
         None => true,
         Some(Value::Bool(b)) => *b,

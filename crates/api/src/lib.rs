@@ -13,8 +13,8 @@ pub mod blob_keys;
 pub mod corrections;
 pub mod error;
 pub mod extract;
-pub mod limits;
 mod health;
+pub mod limits;
 pub mod openapi;
 pub mod query;
 pub mod task_groups;
@@ -188,10 +188,7 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
                 Some(Analyze),
                 "Analyse one input for one task group",
             ),
-            // Multipart uploads are capped by read_multipart itself, not axum's 2 MB default.
-            post(analyze::analyze).layer(axum::extract::DefaultBodyLimit::max(
-                analyze::MAX_ANALYSIS_BODY,
-            )),
+            post(analyze::analyze),
         ),
         (
             spec(
@@ -284,11 +281,32 @@ pub fn router(state: AppState) -> Router {
     }
     r.fallback(|| async { ApiError::NotFound })
         .with_state(state)
+        .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(trace))
         .layer(CatchPanicLayer::custom(|_| {
             // A panic is a bug: it is logged by the panic hook; the client gets the bare 500.
             ApiError::Internal("handler panicked".into()).into_response()
         }))
+}
+
+/// A safety net under the handlers' own errors: any 4xx or 5xx that is not JSON (a rejection from
+/// axum or hyper that no extractor of ours mapped) becomes `{"detail": "<its text>"}`, so every
+/// client error has a JSON body.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = match axum::body::to_bytes(response.into_body(), 4096).await {
+        Ok(b) if !b.is_empty() => String::from_utf8_lossy(&b).trim().to_string(),
+        _ => status.canonical_reason().unwrap_or("Error").to_string(),
+    };
+    json_response(status, &serde_json::json!({ "detail": text }))
 }
 
 /// One span and one log line per request: method, path, status, latency. Never the headers

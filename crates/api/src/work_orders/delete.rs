@@ -1,19 +1,19 @@
 //! `DELETE /v0.2/work-orders/{id}/` → 204 with an empty body.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use fieldproof_domain::role::Action;
 use fieldproof_store::StoreError;
 
 use super::parse_id;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Caller;
+use crate::extract::{ApiPath, Caller};
 use crate::AppState;
 
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     caller.require(Action::DeleteWorkOrder)?;
     match state

@@ -1,6 +1,6 @@
 //! `PATCH /v0.2/work-orders/{id}/` → 200. Each given field replaces the stored one.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use fieldproof_domain::role::Action;
@@ -9,7 +9,7 @@ use fieldproof_store::{StoreError, WorkOrderChanges};
 
 use super::{full_representation, load, parse_id, resolve_references};
 use crate::error::{json_response, ApiError, ApiResult};
-use crate::extract::{Caller, JsonObject};
+use crate::extract::{ApiPath, Caller, JsonObject};
 use crate::time::now_micros;
 use crate::AppState;
 
@@ -17,7 +17,7 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: JsonObject,
 ) -> ApiResult<Response> {
     caller.require(Action::UpdateWorkOrder)?;
