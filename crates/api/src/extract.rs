@@ -41,16 +41,15 @@ impl FromRequestParts<AppState> for Caller {
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip());
-        if let Some(ip) = peer {
+        let result = authenticate(parts, state).await;
+        // Only guesses (a key that is not ours) are throttled, per address: past the burst they
+        // get 429 instead of 401, while a valid key from the same address is never refused for
+        // its neighbours' mistakes. A missing header is not a guess.
+        if let (Err(ApiError::UnknownKey), Some(ip)) = (&result, peer) {
             state
                 .limiter
-                .may_authenticate(ip)
+                .failed_authentication(ip)
                 .map_err(ApiError::Throttled)?;
-        }
-        let result = authenticate(parts, state).await;
-        if let (Err(ApiError::NotAuthenticated | ApiError::UnknownKey), Some(ip)) = (&result, peer)
-        {
-            state.limiter.failed_authentication(ip);
         }
         let caller = result?;
         state

@@ -120,26 +120,6 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
             ))
         }
     }
-
-    /// Whether a token is there, without taking it.
-    fn has(&self, key: &K, now: Instant) -> Result<(), Duration> {
-        let map = self.map.lock().expect("rate limit lock");
-        match map.get(key) {
-            None => Ok(()),
-            Some(b) => {
-                let tokens = (b.tokens
-                    + now.duration_since(b.at).as_secs_f64() * self.rate.per_second)
-                    .min(self.rate.burst);
-                if tokens >= 1.0 {
-                    Ok(())
-                } else {
-                    Err(Duration::from_secs_f64(
-                        (1.0 - tokens) / self.rate.per_second,
-                    ))
-                }
-            }
-        }
-    }
 }
 
 pub struct Limiter {
@@ -169,17 +149,12 @@ impl Limiter {
             .map_or(Ok(()), |b| b.take(&key_id, Instant::now()))
     }
 
-    /// Whether this address may try to authenticate now (it has failed too often otherwise).
-    pub fn may_authenticate(&self, addr: IpAddr) -> Result<(), Duration> {
+    /// Counts a failed authentication from `addr`; `Err(wait)` once the address has failed
+    /// more than its burst.
+    pub fn failed_authentication(&self, addr: IpAddr) -> Result<(), Duration> {
         self.failed_auth
             .as_ref()
-            .map_or(Ok(()), |b| b.has(&addr, Instant::now()))
-    }
-
-    pub fn failed_authentication(&self, addr: IpAddr) {
-        if let Some(b) = &self.failed_auth {
-            let _ = b.take(&addr, Instant::now());
-        }
+            .map_or(Ok(()), |b| b.take(&addr, Instant::now()))
     }
 }
 

@@ -78,6 +78,9 @@ pub struct ServeFlags {
     /// Analyses per API key: RATE/s,BURST or "off" [env: FIELDPROOF_ANALYSIS_RATE_LIMIT] [default: 10/s,20]
     #[arg(long, value_name = "RATE")]
     pub analysis_rate_limit: Option<String>,
+    /// Unknown-key attempts per client address: RATE/s,BURST or "off" [env: FIELDPROOF_FAILED_AUTH_RATE_LIMIT] [default: 1/s,10]
+    #[arg(long, value_name = "RATE")]
+    pub failed_auth_rate_limit: Option<String>,
 }
 
 /// The config file's keys: the same names as the flags, with underscores.
@@ -94,6 +97,7 @@ struct FileSettings {
     allow_fetch_from: Option<Vec<String>>,
     rate_limit: Option<String>,
     analysis_rate_limit: Option<String>,
+    failed_auth_rate_limit: Option<String>,
     blob_url: Option<String>,
     blob_endpoint: Option<String>,
     blob_region: Option<String>,
@@ -210,6 +214,7 @@ pub fn resolve(
     blob_region.layer(storage.blob_region.clone(), Source::Flag("--blob-region"));
     let mut rate = Raw::new();
     let mut analysis_rate = Raw::new();
+    let mut failed_auth_rate = Raw::new();
 
     listen.layer(file.listen, file_source.clone());
     data_dir.layer(file.data_dir, file_source.clone());
@@ -226,7 +231,12 @@ pub fn resolve(
         file_source.clone(),
     );
     rate.layer(file.rate_limit, file_source.clone());
-    analysis_rate.layer(file.analysis_rate_limit, file_source);
+    analysis_rate.layer(file.analysis_rate_limit, file_source.clone());
+    failed_auth_rate.layer(file.failed_auth_rate_limit, file_source);
+    failed_auth_rate.layer(
+        env("FIELDPROOF_FAILED_AUTH_RATE_LIMIT"),
+        Source::Env("FIELDPROOF_FAILED_AUTH_RATE_LIMIT"),
+    );
     rate.layer(
         env("FIELDPROOF_RATE_LIMIT"),
         Source::Env("FIELDPROOF_RATE_LIMIT"),
@@ -272,6 +282,10 @@ pub fn resolve(
         analysis_rate.layer(
             s.analysis_rate_limit.clone(),
             Source::Flag("--analysis-rate-limit"),
+        );
+        failed_auth_rate.layer(
+            s.failed_auth_rate_limit.clone(),
+            Source::Flag("--failed-auth-rate-limit"),
         );
         if !s.allow_fetch_from.is_empty() {
             allow.layer(
@@ -376,7 +390,11 @@ pub fn resolve(
             "analysis_rate_limit",
             recommended.analyses_per_key,
         )?,
-        failed_auth_per_address: recommended.failed_auth_per_address,
+        failed_auth_per_address: parse_rate(
+            &failed_auth_rate,
+            "failed_auth_rate_limit",
+            recommended.failed_auth_per_address,
+        )?,
     };
     let blobs = match blob_url.value.as_deref().map(str::trim) {
         None | Some("") => BlobSettings::Local(data_dir_path.join("blobs")),
