@@ -25,6 +25,8 @@ pub enum Action {
     Correct,
     Review,
     ReadTaskGroups,
+    /// Read the site's audit trail: who changed what, and when.
+    ReadAudit,
 }
 
 impl Role {
@@ -58,6 +60,8 @@ impl Role {
             DeleteWorkOrder => matches!(self, Administrator | Manager),
             Correct => matches!(self, Administrator | Manager | Reviewer | FieldWorker),
             Review => matches!(self, Administrator | Manager | Reviewer),
+            // The trail names every user and what each did: for the site's administrators only.
+            ReadAudit => matches!(self, Administrator),
         }
     }
 }
@@ -104,5 +108,16 @@ mod tests {
         assert!(!Role::ReadOnly.allows(Action::Correct));
         assert!(!Role::FieldWorker.allows(Action::DeleteWorkOrder));
         assert!(Role::Administrator.allows(Action::DeleteWorkOrder));
+    }
+
+    #[test]
+    fn only_administrators_read_the_audit_trail() {
+        for role in Role::ALL {
+            assert_eq!(
+                role.allows(Action::ReadAudit),
+                role == Role::Administrator,
+                "{role}"
+            );
+        }
     }
 }
