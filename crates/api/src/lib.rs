@@ -16,6 +16,7 @@ pub mod extract;
 mod health;
 pub mod limits;
 pub mod openapi;
+pub mod paging;
 pub mod query;
 pub mod task_groups;
 pub mod time;

@@ -13,17 +13,14 @@ use axum::response::Response;
 use fieldproof_domain::role::Action;
 use fieldproof_domain::FieldErrors;
 use fieldproof_store::WorkOrderFilter;
-use serde_json::{json, Value};
 
 use super::render;
 use crate::error::{json_response, ApiError, ApiResult};
 use crate::extract::Caller;
+use crate::paging::{envelope, Page};
 use crate::query::{parse_bool, QueryParams};
 use crate::time::parse_time;
 use crate::AppState;
-
-pub const DEFAULT_PAGE_SIZE: u64 = 20;
-pub const MAX_PAGE_SIZE: u64 = 100;
 
 pub async fn list(
     State(state): State<AppState>,
@@ -35,13 +32,12 @@ pub async fn list(
     caller.require(Action::ReadWorkOrders)?;
     let site_id = caller.0.site_id;
     let params = QueryParams::parse(query.as_deref());
-    let (filter, page, page_size) = parse_params(&params).map_err(ApiError::Fields)?;
-    let offset = (page - 1).saturating_mul(page_size);
+    let (filter, page) = parse_params(&params).map_err(ApiError::Fields)?;
     let (count, rows) = state
         .store
-        .list_work_orders(site_id, &filter, offset, page_size)
+        .list_work_orders(site_id, &filter, page.offset(), page.size)
         .await?;
-    if rows.is_empty() && page > 1 {
+    if rows.is_empty() && page.number > 1 {
         return Err(ApiError::InvalidPage);
     }
     let ids: Vec<_> = rows.iter().map(|r| r.id).collect();
@@ -71,53 +67,13 @@ pub async fn list(
             None,
         ));
     }
-    let base = format!("{}{}", super::base_url(&state, &headers), uri.path());
-    let link = |p: u64| -> Value {
-        let mut q = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in params.pairs().iter().filter(|(k, _)| k != "page") {
-            q.append_pair(k, v);
-        }
-        q.append_pair("page", &p.to_string());
-        json!(format!("{base}?{}", q.finish()))
-    };
-    let next = if offset + (rows.len() as u64) < count {
-        link(page + 1)
-    } else {
-        Value::Null
-    };
-    let previous = if page > 1 {
-        link(page - 1)
-    } else {
-        Value::Null
-    };
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"count": count, "next": next, "previous": previous, "results": results}),
-    ))
+    let body = envelope(&state, &headers, uri.path(), &params, page, count, results);
+    Ok(json_response(StatusCode::OK, &body))
 }
 
-fn parse_params(params: &QueryParams) -> Result<(WorkOrderFilter, u64, u64), FieldErrors> {
+fn parse_params(params: &QueryParams) -> Result<(WorkOrderFilter, Page), FieldErrors> {
     let mut errors = FieldErrors::new();
-    let mut positive = |key: &str, default: u64| -> u64 {
-        match params.last(key) {
-            None => default,
-            Some(raw) => match raw.parse::<u64>() {
-                Ok(n) if n >= 1 => n,
-                _ => {
-                    errors.add(key, "A positive whole number is required.");
-                    default
-                }
-            },
-        }
-    };
-    let page = positive("page", 1);
-    let page_size = positive("page_size", DEFAULT_PAGE_SIZE);
-    if page_size > MAX_PAGE_SIZE {
-        errors.add(
-            "page_size",
-            format!("At most {MAX_PAGE_SIZE} work orders per page."),
-        );
-    }
+    let page = Page::parse(params, "work orders", &mut errors);
     let mut filter = WorkOrderFilter {
         name: params.last("name").map(str::to_string),
         tags: params.all("tag").map(str::to_string).collect(),
@@ -166,5 +122,5 @@ fn parse_params(params: &QueryParams) -> Result<(WorkOrderFilter, u64, u64), Fie
         }
     }
     errors.into_result()?;
-    Ok((filter, page, page_size))
+    Ok((filter, page))
 }
