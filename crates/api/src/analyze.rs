@@ -23,7 +23,7 @@ use fieldproof_domain::activation::active_tasks;
 use fieldproof_domain::app::{AppVersion, BindingRule, TaskGroup};
 use fieldproof_domain::role::Action;
 use fieldproof_domain::FieldErrors;
-use fieldproof_store::{AnalysisRow, InputRow, TaskStates, WorkOrderRow};
+use fieldproof_store::{actions, AnalysisRow, InputRow, TaskStates, WorkOrderRow};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -125,6 +125,13 @@ pub async fn analyze(
                 other => other.into(),
             });
         }
+        // Recorded when asked for: the worker that runs it later acts for this caller.
+        let details = json!({
+            "analysis_id": analysis_id, "input_id": input_id, "task_group_name": group.name,
+            "status": "queued", "queued": true, "job_id": job_id,
+        });
+        let action = actions::ANALYSIS_CREATE;
+        crate::audit::record_change(&state, &caller.0, action, "work_order", wo.id, details).await;
         return Ok(json_response(
             StatusCode::ACCEPTED,
             &json!({
@@ -165,6 +172,12 @@ pub async fn analyze(
             });
         }
     };
+    let details = json!({
+        "analysis_id": analysis_id, "input_id": input_id, "task_group_name": group.name,
+        "status": verdict.status.as_str(), "queued": false,
+    });
+    let action = actions::ANALYSIS_CREATE;
+    crate::audit::record_change(&state, &caller.0, action, "work_order", wo.id, details).await;
     let tasks = group_tasks(&wo, &version, group, &states);
     Ok(json_response(
         StatusCode::OK,

@@ -9,7 +9,7 @@ use fieldproof_domain::errors::missing_field;
 use fieldproof_domain::role::Action;
 use fieldproof_domain::state::parse_correction;
 use fieldproof_domain::FieldErrors;
-use fieldproof_store::StoreError;
+use fieldproof_store::{actions, StoreError};
 use serde_json::{json, Value};
 
 use crate::error::{json_response, ApiError, ApiResult};
@@ -43,6 +43,7 @@ pub async fn correct(
         e.add("corrected_value", m);
         ApiError::Fields(e)
     })?;
+    let details = json!({"task": task.name, "task_id": task.id, "corrected_value": corrected});
     let (_, states) = match state
         .store
         .correct_task(
@@ -58,6 +59,8 @@ pub async fn correct(
         Err(StoreError::NotFound) => return Err(ApiError::WorkOrderNotFound),
         other => other?,
     };
+    let action = actions::TASK_CORRECT;
+    crate::audit::record_change(&state, &caller.0, action, "work_order", wo.id, details).await;
     Ok(json_response(
         StatusCode::OK,
         &json!({"id": task.id, "name": task.name, "state": states.get(&task.name)}),
@@ -93,6 +96,8 @@ pub async fn review(
         Err(StoreError::NotFound) => return Err(ApiError::WorkOrderNotFound),
         other => other?,
     };
+    let (action, details) = (actions::WORK_ORDER_REVIEW, json!({ "reviewed": reviewed }));
+    crate::audit::record_change(&state, &caller.0, action, "work_order", wo.id, details).await;
     let body = full_representation(&state, &headers, &wo, &version, true).await?;
     Ok(json_response(StatusCode::OK, &body))
 }

@@ -9,6 +9,7 @@
 
 pub mod analysis_job;
 pub mod analyze;
+pub mod audit;
 pub mod blob_keys;
 pub mod corrections;
 pub mod error;
@@ -244,6 +245,15 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
                 "An example photo of a task group",
             ),
             get(task_groups::example),
+        ),
+        (
+            spec(
+                Method::GET,
+                "/v0.2/audit-events",
+                Some(ReadAudit),
+                "List the site's audit events: who changed what, and when",
+            ),
+            get(audit::list),
         ),
         (
             spec(

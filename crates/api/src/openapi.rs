@@ -393,6 +393,14 @@ fn described(spec: &RouteSpec) -> Option<Value> {
                 "404": not_found,
             }
         }),
+        (Method::GET, "/v0.2/audit-events") => json!({
+            "parameters": audit_parameters(),
+            "responses": {
+                "200": ok("A page of the site's audit events, newest first.", schema_ref("AuditEventPage")),
+                "400": bad_request("A bad query parameter, keyed by its name.", &["FieldErrors"]),
+                "404": error("A page past the last one.", "Detail"),
+            }
+        }),
         _ => return None,
     };
     let responses = op["responses"].as_object_mut().expect("responses");
@@ -432,6 +440,38 @@ fn list_parameters() -> Value {
         query("reviewed", json!({"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}), "Has (true) or has not (false) a review date."),
         query("min_progress", progress.clone(), "Progress score at least this."),
         query("max_progress", progress, "Progress score at most this."),
+    ])
+}
+
+fn audit_parameters() -> Value {
+    let date = json!({"type": "string", "description": "2024-05-01 or 2024-05-01T10:00:00Z"});
+    json!([
+        query(
+            "page",
+            json!({"type": "integer", "minimum": 1}),
+            "From 1; past the last page is 404."
+        ),
+        query(
+            "page_size",
+            json!({"type": "integer", "minimum": 1, "maximum": 100}),
+            "Default 20, at most 100."
+        ),
+        query(
+            "object_id",
+            json!({"type": "string"}),
+            "Events about this object (a work order's id gives its whole history)."
+        ),
+        query(
+            "action",
+            json!({"type": "string", "enum": fieldproof_store::actions::ALL}),
+            "Events of this action."
+        ),
+        query(
+            "created_after",
+            date.clone(),
+            "Recorded strictly after (a date is its midnight UTC)."
+        ),
+        query("created_before", date, "Recorded strictly before."),
     ])
 }
 
@@ -576,6 +616,26 @@ fn schemas() -> Value {
             "next": {"type": "string", "nullable": true},
             "previous": {"type": "string", "nullable": true},
             "results": {"type": "array", "items": schema_ref("WorkOrder")},
+        })),
+        "AuditEvent": object(
+            &["id", "site_id", "actor", "actor_email", "action", "object_type", "object_id",
+              "details", "create_date"],
+            json!({
+                "id": uuid(), "site_id": uuid(),
+                "actor": {"type": "string", "description": "`user:<uuid>` for a user of the API, `cli` for the command line."},
+                "actor_email": {"type": "string", "nullable": true, "description": "The acting user's email; null for the command line."},
+                "action": {"type": "string", "enum": fieldproof_store::actions::ALL},
+                "object_type": {"type": "string", "enum": ["work_order", "user", "group", "key", "app_version", "site"]},
+                "object_id": {"type": "string"},
+                "details": {"type": "object", "description": "What changed: the fields of an update, the corrected value. Never a secret."},
+                "create_date": date_time(),
+            }),
+        ),
+        "AuditEventPage": object(&["count", "next", "previous", "results"], json!({
+            "count": {"type": "integer", "minimum": 0},
+            "next": {"type": "string", "nullable": true},
+            "previous": {"type": "string", "nullable": true},
+            "results": {"type": "array", "items": schema_ref("AuditEvent")},
         })),
         "Input": object(
             &["id", "task_group_name", "create_date", "status", "conformity_messages",

@@ -32,6 +32,22 @@ pub mod actions {
     pub const WORK_ORDER_REVIEW: &str = "work_order.review";
     pub const ANALYSIS_CREATE: &str = "analysis.create";
     pub const TASK_CORRECT: &str = "task.correct";
+
+    /// Every action, for checking a filter and for documentation.
+    pub const ALL: &[&str] = &[
+        SITE_CREATE,
+        USER_CREATE,
+        GROUP_CREATE,
+        KEY_CREATE,
+        KEY_REVOKE,
+        APP_VERSION_PUBLISH,
+        WORK_ORDER_CREATE,
+        WORK_ORDER_UPDATE,
+        WORK_ORDER_DELETE,
+        WORK_ORDER_REVIEW,
+        ANALYSIS_CREATE,
+        TASK_CORRECT,
+    ];
 }
 
 /// One change, as recorded.
@@ -43,7 +59,9 @@ pub struct AuditEvent {
     pub actor: String,
     /// One of [`actions`], e.g. `work_order.update`.
     pub action: String,
-    /// `work_order`, `user`, `group`, `key`, `app_version`, `site`.
+    /// `work_order`, `user`, `group`, `key`, `app_version`, `site`. What happens inside a work
+    /// order (an analysis, a correction, a review) has the work order as its object, so that one
+    /// object id gives the whole history of a work order; the details name the analysis or task.
     pub object_type: String,
     /// The object's id, as text.
     pub object_id: String,

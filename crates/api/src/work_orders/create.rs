@@ -7,8 +7,8 @@ use fieldproof_domain::activation::active_tasks;
 use fieldproof_domain::role::Action;
 use fieldproof_domain::score::progress_score;
 use fieldproof_domain::work_order::parse_create;
-use fieldproof_store::{CreateOutcome, IdempotencyRecord, TaskStates, WorkOrderRow};
-use serde_json::Value;
+use fieldproof_store::{actions, CreateOutcome, IdempotencyRecord, TaskStates, WorkOrderRow};
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{render, resolve_references};
@@ -65,6 +65,7 @@ pub async fn create(
         latest_analysis_id: None,
     };
     let rendered = render::work_order(&row, &version, None, Some(Vec::new()));
+    let (id, details) = (row.id, created_details(&row));
     let record = idempotency_key.map(|key| IdempotencyRecord {
         key,
         request_hash: request_hash.clone(),
@@ -73,10 +74,25 @@ pub async fn create(
         create_date: now,
     });
     match state.store.create_work_order(row, record).await? {
-        CreateOutcome::Created(_) => Ok(json_response(StatusCode::CREATED, &rendered)),
+        CreateOutcome::Created(_) => {
+            let action = actions::WORK_ORDER_CREATE;
+            crate::audit::record_change(&state, &caller.0, action, "work_order", id, details).await;
+            Ok(json_response(StatusCode::CREATED, &rendered))
+        }
+        // A replay creates nothing, so it records nothing.
         // Another request with the same key won the race between our check and our write.
         CreateOutcome::Replayed(record) => replay(record, &request_hash),
     }
+}
+
+/// What the audit trail keeps of a new work order: enough to recognise it once it is deleted.
+fn created_details(row: &WorkOrderRow) -> Value {
+    json!({
+        "name": row.name,
+        "app_version_id": row.app_version_id,
+        "work_order_types": row.types,
+        "field_engineer_email": row.field_engineer.as_ref().map(|f| &f.email),
+    })
 }
 
 fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {

@@ -1,9 +1,13 @@
 //! `DELETE /v0.2/work-orders/{id}/` → 204 with an empty body.
+//!
+//! The audit trail keeps the work order's events, and this one says what was deleted (its name
+//! and version), read just before: afterwards there is nothing left to read it from.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use fieldproof_domain::role::Action;
-use fieldproof_store::StoreError;
+use fieldproof_store::{actions, StoreError};
+use serde_json::json;
 
 use super::parse_id;
 use crate::error::{ApiError, ApiResult};
@@ -16,13 +20,20 @@ pub async fn delete(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     caller.require(Action::DeleteWorkOrder)?;
-    match state
+    let site_id = caller.0.site_id;
+    let wo = state
         .store
-        .delete_work_order(caller.0.site_id, parse_id(&id)?)
-        .await
-    {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(StoreError::NotFound) => Err(ApiError::WorkOrderNotFound),
-        Err(e) => Err(e.into()),
+        .get_work_order(site_id, parse_id(&id)?)
+        .await?
+        .ok_or(ApiError::WorkOrderNotFound)?;
+    match state.store.delete_work_order(site_id, wo.id).await {
+        Ok(()) => {}
+        // Deleted by another request meanwhile: that request recorded it.
+        Err(StoreError::NotFound) => return Err(ApiError::WorkOrderNotFound),
+        Err(e) => return Err(e.into()),
     }
+    let details = json!({"name": wo.name, "app_version_id": wo.app_version_id});
+    let action = actions::WORK_ORDER_DELETE;
+    crate::audit::record_change(&state, &caller.0, action, "work_order", wo.id, details).await;
+    Ok(StatusCode::NO_CONTENT)
 }

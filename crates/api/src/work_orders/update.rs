@@ -5,7 +5,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use fieldproof_domain::role::Action;
 use fieldproof_domain::work_order::parse_update;
-use fieldproof_store::{StoreError, WorkOrderChanges};
+use fieldproof_store::{actions, StoreError, WorkOrderChanges};
+use serde_json::{json, Map, Value};
 
 use super::{full_representation, load, parse_id, resolve_references};
 use crate::error::{json_response, ApiError, ApiResult};
@@ -36,6 +37,7 @@ pub async fn update(
         types: refs.types,
         now: now_micros(),
     };
+    let details = changed_fields(&changes);
     let updated = match state
         .store
         .update_work_order(site_id, wo.id, changes, version.clone())
@@ -44,6 +46,34 @@ pub async fn update(
         Err(StoreError::NotFound) => return Err(ApiError::WorkOrderNotFound),
         other => other?,
     };
+    let action = actions::WORK_ORDER_UPDATE;
+    crate::audit::record_change(&state, &caller.0, action, "work_order", wo.id, details).await;
     let body = full_representation(&state, &headers, &updated, &version, true).await?;
     Ok(json_response(StatusCode::OK, &body))
+}
+
+/// What the audit trail keeps of an update: each given field with its new value, under the
+/// request's field names (`{}` is an update too: it moves `update_date`).
+fn changed_fields(c: &WorkOrderChanges) -> Value {
+    let mut m = Map::new();
+    if let Some(name) = &c.name {
+        m.insert("name".into(), json!(name));
+    }
+    if let Some(metadata) = &c.metadata {
+        m.insert("metadata".into(), json!(metadata));
+    }
+    if let Some(tags) = &c.tags {
+        m.insert("tags".into(), json!(tags));
+    }
+    if let Some(engineer) = &c.field_engineer {
+        let email = engineer.as_ref().map(|f| &f.email);
+        m.insert("field_engineer_email".into(), json!(email));
+    }
+    if let Some(ids) = &c.user_group_ids {
+        m.insert("user_group_ids".into(), json!(ids));
+    }
+    if let Some(types) = &c.types {
+        m.insert("work_order_types".into(), json!(types));
+    }
+    json!({ "changes": m })
 }
