@@ -1,12 +1,16 @@
-//! `fieldproof admin`: sites, users, user groups and API keys, straight on the database.
+//! `fieldproof admin`: sites, users, user groups and API keys, straight on the database, and
+//! the audit trail. Every change made here is recorded in the trail with the actor `cli`.
 
 use anyhow::{anyhow, bail, Result};
 use clap::Subcommand;
 use fieldproof_api::time::{format_micros, now_micros};
 use fieldproof_domain::names::check_slug;
 use fieldproof_domain::role::Role;
-use fieldproof_store::{Site, Store, User, UserGroup};
+use fieldproof_store::{actions, Site, Store, User, UserGroup};
+use serde_json::json;
 use uuid::Uuid;
+
+use crate::audit::{record, AuditCommand};
 
 #[derive(Subcommand)]
 pub enum AdminCommand {
@@ -22,6 +26,9 @@ pub enum AdminCommand {
     /// API keys: create (printed once), list, revoke.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// The audit trail of a site: who changed what, and when.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 #[derive(Subcommand)]
@@ -166,6 +173,16 @@ pub async fn run(store: &dyn Store, cmd: AdminCommand) -> Result<()> {
                     create_date: now_micros(),
                 })
                 .await?;
+            let details = json!({ "name": g.name });
+            record(
+                store,
+                site.id,
+                actions::GROUP_CREATE,
+                "group",
+                g.id,
+                details,
+            )
+            .await;
             println!("created group {} ({})", g.name, g.id);
         }
         AdminCommand::Group(GroupCommand::List { site: site_name }) => {
@@ -232,27 +249,44 @@ pub async fn run(store: &dyn Store, cmd: AdminCommand) -> Result<()> {
                 )
             })?;
             match store.revoke_key(site.id, id, now_micros()).await {
-                Ok(k) => println!("revoked key {} ({})", k.id, k.display_prefix),
+                Ok(k) => {
+                    let details = json!({"display_prefix": k.display_prefix, "user_id": k.user_id});
+                    record(store, site.id, actions::KEY_REVOKE, "key", k.id, details).await;
+                    println!("revoked key {} ({})", k.id, k.display_prefix)
+                }
                 Err(fieldproof_store::StoreError::NotFound) => {
                     bail!("site {} has no key {id}", site.name)
                 }
                 Err(e) => return Err(e.into()),
             }
         }
+        AdminCommand::Audit(cmd) => crate::audit::run(store, cmd).await?,
     }
     Ok(())
 }
 
+/// Creates a site and records it in the site's own audit trail.
 pub async fn create_site(store: &dyn Store, name: &str) -> Result<Site> {
     check_slug(name).map_err(|m| anyhow!("invalid site name: {m}"))?;
-    Ok(store
+    let site = store
         .create_site(Site {
             id: Uuid::new_v4(),
             name: name.to_lowercase(),
             current_app_version_id: None,
             create_date: now_micros(),
         })
-        .await?)
+        .await?;
+    let details = json!({ "name": site.name });
+    record(
+        store,
+        site.id,
+        actions::SITE_CREATE,
+        "site",
+        site.id,
+        details,
+    )
+    .await;
+    Ok(site)
 }
 
 pub async fn create_user(
@@ -270,7 +304,7 @@ pub async fn create_user(
     if !plausible {
         bail!("{email:?} is not an email address");
     }
-    Ok(store
+    let user = store
         .create_user(User {
             id: Uuid::new_v4(),
             site_id: site.id,
@@ -280,5 +314,16 @@ pub async fn create_user(
             role,
             create_date: now_micros(),
         })
-        .await?)
+        .await?;
+    let details = json!({"email": user.email, "role": user.role.as_str()});
+    record(
+        store,
+        site.id,
+        actions::USER_CREATE,
+        "user",
+        user.id,
+        details,
+    )
+    .await;
+    Ok(user)
 }

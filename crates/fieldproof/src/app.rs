@@ -80,7 +80,7 @@ pub fn validate(file: &Path) -> Result<()> {
 /// Publishes a validated version with its example photos. `read` gives the bytes of an example
 /// photo by the file name the application file uses. The photos are stored before the version,
 /// so a published version never lacks its examples. Bindings are checked against the models
-/// when `engine` is given.
+/// when `engine` is given. The publication is recorded in the site's audit trail.
 pub async fn publish(
     store: &dyn Store,
     blobs: &dyn Blobs,
@@ -113,9 +113,13 @@ pub async fn publish(
             blobs.put(&key, bytes).await?;
         }
     }
-    Ok(store
+    let v = store
         .publish_app_version(site.id, version, now_micros())
-        .await?)
+        .await?;
+    let details = serde_json::json!({"app_name": v.app_name, "version": v.version});
+    let action = fieldproof_store::actions::APP_VERSION_PUBLISH;
+    crate::audit::record(store, site.id, action, "app_version", v.id, details).await;
+    Ok(v)
 }
 
 fn binds_models(v: &AppVersion) -> bool {

@@ -4,12 +4,14 @@
 use anyhow::{Context, Result};
 use fieldproof_api::extract::key_hash;
 use fieldproof_api::time::now_micros;
-use fieldproof_store::{ApiKey, Store, User};
+use fieldproof_store::{actions, ApiKey, Store, User};
+use serde_json::json;
 use uuid::Uuid;
 
 pub const KEY_PREFIX: &str = "fpk_";
 
-/// Creates a key for `user` and returns it with the stored record.
+/// Creates a key for `user`, records it in the audit trail (its prefix, never the key or its
+/// hash) and returns it with the stored record.
 pub async fn create(store: &dyn Store, user: &User, label: &str) -> Result<(String, ApiKey)> {
     let mut random = [0u8; 24];
     getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
@@ -28,6 +30,19 @@ pub async fn create(store: &dyn Store, user: &User, label: &str) -> Result<(Stri
         .create_key(record)
         .await
         .context("cannot store the key")?;
+    let details = json!({
+        "user_id": user.id, "email": user.email, "label": record.label,
+        "display_prefix": record.display_prefix,
+    });
+    crate::audit::record(
+        store,
+        user.site_id,
+        actions::KEY_CREATE,
+        "key",
+        record.id,
+        details,
+    )
+    .await;
     Ok((key, record))
 }
 

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod bench;
 pub mod bench_analyze;
 pub mod config;
