@@ -388,3 +388,94 @@ fn a_missing_or_corrupt_model_stops_start_up_with_its_name() {
         }
     }
 }
+
+#[test]
+fn the_admin_cli_records_its_changes_and_lists_the_audit_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ok = |args: &[&str]| {
+        let out = cli(&data, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    ok(&["admin", "site", "create", "acme"]);
+    let user = [
+        "admin",
+        "user",
+        "create",
+        "--site",
+        "acme",
+        "--email",
+        "ann@acme.io",
+        "--first-name",
+        "Ann",
+        "--last-name",
+        "Lee",
+        "--role",
+        "administrator",
+    ];
+    ok(&user);
+    ok(&["admin", "group", "create", "--site", "acme", "north"]);
+    let key = ok(&[
+        "admin",
+        "key",
+        "create",
+        "--site",
+        "acme",
+        "--email",
+        "ann@acme.io",
+    ]);
+    let key = key.trim().to_string();
+    let key_id = ok(&["admin", "key", "list", "--site", "acme"])
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    ok(&["admin", "key", "revoke", "--site", "acme", &key_id]);
+
+    let table = ok(&["admin", "audit", "list", "--site", "acme"]);
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    let actions: Vec<&str> = rows
+        .iter()
+        .map(|r| r.split_whitespace().nth(2).unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "key.revoke",
+            "key.create",
+            "group.create",
+            "user.create",
+            "site.create"
+        ],
+        "newest first:\n{table}"
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.split_whitespace().nth(1) == Some("cli")),
+        "{table}"
+    );
+    assert!(!table.contains(&key), "the trail never shows a key");
+    let of_key = ok(&[
+        "admin", "audit", "list", "--site", "acme", "--object", &key_id,
+    ]);
+    assert_eq!(
+        of_key.lines().count(),
+        3,
+        "header, revoke, create:\n{of_key}"
+    );
+    let limited = ok(&["admin", "audit", "list", "--site", "acme", "--limit", "2"]);
+    assert_eq!(limited.lines().count(), 3, "{limited}");
+    let none = cli(
+        &data,
+        &["admin", "audit", "list", "--site", "acme", "--limit", "0"],
+    );
+    assert!(String::from_utf8_lossy(&none.stderr).contains("--limit must be at least 1"));
+}

@@ -122,6 +122,13 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// The SQLite database file, when the suite runs on SQLite (`None` on PostgreSQL).
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        self._db
+            .is_none()
+            .then(|| self._dir.path().join("fieldproof.sqlite"))
+    }
+
     /// A request with the admin key, `Content-Type: application/json` always (as clients do).
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
         self.call_as(&self.key, method, path, body).await

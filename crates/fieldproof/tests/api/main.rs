@@ -3,6 +3,7 @@
 //! One test binary (faster to build and link than one per file); a module per concern.
 
 mod analyze;
+mod audit;
 mod create;
 mod errors;
 mod helpers;
