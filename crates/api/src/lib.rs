@@ -190,7 +190,10 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
                 Some(Analyze),
                 "Analyse one input for one task group",
             ),
-            post(analyze::analyze),
+            // Multipart uploads are capped by read_multipart itself, not axum's 2 MB default.
+            post(analyze::analyze).layer(axum::extract::DefaultBodyLimit::max(
+                analyze::MAX_ANALYSIS_BODY,
+            )),
         ),
         (
             spec(
