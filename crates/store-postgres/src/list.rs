@@ -9,20 +9,41 @@ use crate::error::{backend, corrupt};
 use crate::pool::Db;
 use crate::work_orders::{from_row, term, COLUMNS};
 
+/// The wanted terms of `filter`: its tags, type and metadata values.
+fn wanted(f: &WorkOrderFilter) -> Vec<String> {
+    let mut wanted: Vec<String> = f.tags.iter().map(|t| term("t", "", t)).collect();
+    wanted.extend(f.type_name.iter().map(|t| term("y", "", t)));
+    wanted.extend(f.metadata.iter().map(|(k, v)| term("m", k, v)));
+    wanted
+}
+
 /// The `WHERE` clause for `filter` and its parameters. Tags, the type and metadata values all
 /// become one containment test on the GIN-indexed `terms` array: every wanted term must be there,
 /// which is exactly "every given filter must match".
-fn where_clause(site_id: Uuid, f: &WorkOrderFilter) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
+///
+/// `by_terms`: the site test is written `(w.site_id = $1) IS TRUE`, which no index answers, so
+/// that the plan must start from the terms' GIN index. Used where the terms are what narrows
+/// (the count, and pages of several terms): on a table whose statistics lag behind its growth
+/// (a new or fast-growing site, before autoanalyze), the planner otherwise takes the site's
+/// b-tree as "a few hundred rows" and filters every work order of the site (50 ms for 15 matches
+/// among 40,000; 7 ms through the GIN index).
+fn where_clause(
+    site_id: Uuid,
+    f: &WorkOrderFilter,
+    by_terms: bool,
+) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
     let mut clauses: Vec<String> = Vec::new();
     let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
     let mut push = |clause: &str, param: Box<dyn ToSql + Sync + Send>| {
         params.push(param);
         clauses.push(clause.replace('?', &format!("${}", params.len())));
     };
-    push("w.site_id = ?", Box::new(site_id));
-    let mut wanted: Vec<String> = f.tags.iter().map(|t| term("t", "", t)).collect();
-    wanted.extend(f.type_name.iter().map(|t| term("y", "", t)));
-    wanted.extend(f.metadata.iter().map(|(k, v)| term("m", k, v)));
+    let wanted = wanted(f);
+    if by_terms && !wanted.is_empty() {
+        push("(w.site_id = ?) IS TRUE", Box::new(site_id));
+    } else {
+        push("w.site_id = ?", Box::new(site_id));
+    }
     if !wanted.is_empty() {
         push("w.terms @> ?", Box::new(wanted));
     }
@@ -65,7 +86,7 @@ pub async fn list(
     if texts.into_iter().flatten().any(crate::unstorable) {
         return Ok((0, Vec::new()));
     }
-    let (filter, mut params) = where_clause(site_id, f);
+    let (filter, params) = where_clause(site_id, f, true);
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
     let count: i64 = db
         .query_one(
@@ -79,6 +100,8 @@ pub async fn list(
     if count == 0 {
         return Ok((0, Vec::new()));
     }
+    // One term: the planner may rightly walk the site's date index and stop after a page.
+    let (filter, mut params) = where_clause(site_id, f, wanted(f).len() > 1);
     let n = params.len();
     params.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
     params.push(Box::new(i64::try_from(offset).unwrap_or(i64::MAX)));

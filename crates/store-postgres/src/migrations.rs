@@ -20,7 +20,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0002_analyses.sql"),
     ),
     (3, "jobs", include_str!("../migrations/0003_jobs.sql")),
-    // 4 is left to the list indexes, written at the same time.
+    (
+        4,
+        "list_indexes",
+        include_str!("../migrations/0004_list_indexes.sql"),
+    ),
     (5, "audit", include_str!("../migrations/0005_audit.sql")),
 ];
 
