@@ -8,6 +8,7 @@
 mod analyses;
 mod apps;
 mod audit;
+mod checkpointer;
 mod jobs;
 mod migrations;
 mod people;
@@ -36,6 +37,7 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Writer,
     readers: Readers,
+    _checkpointer: checkpointer::Checkpointer,
     /// Application versions never change once published, so they are cached by id, with the
     /// site they belong to (a version is only ever handed to its own site).
     versions: Mutex<HashMap<Uuid, (Uuid, Arc<AppVersion>)>>,
@@ -52,6 +54,10 @@ impl SqliteStore {
         })?;
         configure(&conn).map_err(backend)?;
         migrations::run(&mut conn).map_err(backend)?;
+        // The checkpointer thread copies the log back; the writer only appends to it.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(backend)?;
+        let checkpointer = checkpointer::Checkpointer::start(path)?;
         let readers = Readers::open(path, READERS).map_err(backend)?;
         let writer = Writer::start(conn)
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
@@ -59,6 +65,7 @@ impl SqliteStore {
             path: path.to_owned(),
             writer,
             readers,
+            _checkpointer: checkpointer,
             versions: Mutex::new(HashMap::new()),
         })
     }
@@ -106,6 +113,10 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Each job of a group commit runs in a savepoint, and a savepoint journals every page it
+    // first changes: in a temporary file that is a write system call per page (a third of the
+    // writer thread's time under load, measured with perf); in memory it is a copy.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
 
