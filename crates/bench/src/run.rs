@@ -173,7 +173,8 @@ pub async fn load(harness: &impl Harness, config: &Config, out: &mut dyn Write) 
     // 1. Our server on an empty database.
     writeln!(
         out,
-        "\n== 1. empty database: creates and the mixed workload"
+        "\n== 1. empty database: creates and the mixed workload ({})",
+        loadavg()
     )?;
     let dir = config.work_dir.join("empty");
     let (db, pg) = fresh_db(config, &dir).await?;
@@ -215,7 +216,8 @@ pub async fn load(harness: &impl Harness, config: &Config, out: &mut dyn Write) 
     if config.baselines {
         writeln!(
             out,
-            "\n== 2. baselines (SQLite, WAL, synchronous=FULL, no validation), same load"
+            "\n== 2. baselines (SQLite, WAL, synchronous=FULL, no validation), same load ({})",
+            loadavg()
         )?;
         report::header(out)?;
         let mut figures = Vec::new();
@@ -262,7 +264,12 @@ async fn scale(
     ours: &str,
     out: &mut dyn Write,
 ) -> Result<()> {
-    writeln!(out, "\n== 3. scale: {} work orders", config.rows)?;
+    writeln!(
+        out,
+        "\n== 3. scale: {} work orders ({})",
+        config.rows,
+        loadavg()
+    )?;
     let dir = config.work_dir.join("scale");
     let (db, pg) = fresh_db(config, &dir).await?;
     let prepared = harness.prepare(&db, &dir).await?;
@@ -302,6 +309,7 @@ async fn scale(
     )?;
     let server = start(harness.server(&db, &dir, true), ours, &dir)?;
     let rest_start = at_rest(&server, Duration::from_secs(2)).await?;
+    writeln!(out, "reads start ({})", loadavg())?;
     report::header(out)?;
     let key = &prepared.keys;
     let known = Arc::new(Known {
@@ -379,4 +387,12 @@ fn machine(out: &mut dyn Write, config: &Config) -> Result<()> {
         config.duration, config.connections, config.rate, config.open_connections, config.read_connections, config.read_duration
     )?;
     Ok(())
+}
+
+/// The machine's load averages: other work on the machine shows up in every figure, so it is
+/// printed with them.
+fn loadavg() -> String {
+    let l = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let parts: Vec<&str> = l.split_whitespace().take(3).collect();
+    format!("load average {}", parts.join(" "))
 }
