@@ -35,6 +35,8 @@ pub async fn run(settings: Settings, settings_worker: bool) -> Result<()> {
         .with_context(|| format!("cannot listen on {} (setting `listen`)", settings.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), "fieldproof listening");
+    // Before announcing the address: a SIGTERM sent right after it must be handled.
+    let signal = shutdown_signal();
     // One line on stdout that scripts and tests can wait for.
     println!("fieldproof listening on http://{addr}");
     if let Some(key) = demo_key {
@@ -78,7 +80,7 @@ pub async fn run(settings: Settings, settings_worker: bool) -> Result<()> {
     };
     let mut rx = stop_rx;
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signal.await;
         let _ = stop_tx.send(true);
     });
     fieldproof_api::serve(listener, state, async move {
@@ -107,9 +109,10 @@ pub async fn run_worker(settings: Settings, flags: WorkerFlags) -> Result<()> {
         ..Default::default()
     };
     let id = fieldproof_jobs::unique_worker_id("worker");
+    let signal = shutdown_signal();
     println!("fieldproof worker {id} running");
     let report = fieldproof_api::analysis_job::worker(state, id, config)
-        .run(shutdown_signal())
+        .run(signal)
         .await;
     tracing::info!(?report, "worker stopped");
     Ok(())
@@ -129,18 +132,23 @@ pub struct WorkerFlags {
     pub poll_millis: u64,
 }
 
-async fn shutdown_signal() {
+/// Registers the SIGTERM and SIGINT handlers now (a signal that arrives before registration
+/// would kill the process with its default action), and returns a future that completes on the
+/// first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM");
-            std::future::pending::<()>().await;
-            return;
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: finishing in-flight requests"),
+                _ = int.recv() => tracing::info!("SIGINT: finishing in-flight requests"),
+            },
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM/SIGINT");
+                std::future::pending::<()>().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: finishing in-flight requests"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: finishing in-flight requests"),
     }
 }
