@@ -19,9 +19,20 @@ use rusqlite::Connection;
 
 const EVERY: Duration = Duration::from_millis(200);
 
-/// Stops the thread when dropped.
+/// Stops the thread when dropped, and waits for it: once a store is dropped, no connection of
+/// its is left on the file.
 pub struct Checkpointer {
-    _stop: mpsc::Sender<()>,
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Checkpointer {
@@ -29,7 +40,7 @@ impl Checkpointer {
         let conn = Connection::open(path).map_err(crate::backend)?;
         crate::configure(&conn).map_err(crate::backend)?;
         let (stop, stopped) = mpsc::channel::<()>();
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
@@ -40,6 +51,9 @@ impl Checkpointer {
                 }
             })
             .map_err(|e| StoreError::Backend(format!("cannot start the checkpoint thread: {e}")))?;
-        Ok(Self { _stop: stop })
+        Ok(Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
     }
 }

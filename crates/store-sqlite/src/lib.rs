@@ -36,6 +36,9 @@ const READERS: usize = 4;
 pub struct SqliteStore {
     path: PathBuf,
     writer: Writer,
+    /// Joined on drop, after the writer's queue is closed: a dropped store leaves no connection
+    /// on the file (a test or a tool may open it exclusively right after).
+    writer_thread: Option<std::thread::JoinHandle<()>>,
     readers: Readers,
     _checkpointer: checkpointer::Checkpointer,
     /// Application versions never change once published, so they are cached by id, with the
@@ -59,11 +62,12 @@ impl SqliteStore {
             .map_err(backend)?;
         let checkpointer = checkpointer::Checkpointer::start(path)?;
         let readers = Readers::open(path, READERS).map_err(backend)?;
-        let writer = Writer::start(conn)
+        let (writer, writer_thread) = Writer::start(conn)
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             path: path.to_owned(),
             writer,
+            writer_thread: Some(writer_thread),
             readers,
             _checkpointer: checkpointer,
             versions: Mutex::new(HashMap::new()),
@@ -103,6 +107,16 @@ impl SqliteStore {
         let mut cache = self.versions.lock().expect("cache lock");
         cache.insert(v.id, (site_id, v.clone()));
         v
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer thread once it has answered what it holds.
+        drop(std::mem::replace(&mut self.writer, Writer::closed()));
+        if let Some(t) = self.writer_thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

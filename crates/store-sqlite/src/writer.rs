@@ -30,12 +30,18 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn`. The thread ends when every `Writer` is dropped.
-    pub fn start(conn: Connection) -> std::io::Result<Self> {
+    /// A writer whose thread is gone: every write fails. What a store holds while it shuts down.
+    pub fn closed() -> Self {
+        let (jobs, _) = mpsc::channel::<Job>();
+        Self { jobs }
+    }
+
+    pub fn start(conn: Connection) -> std::io::Result<(Self, thread::JoinHandle<()>)> {
         let (jobs, queue) = mpsc::channel::<Job>();
-        thread::Builder::new()
+        let handle = thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || run(conn, queue))?;
-        Ok(Self { jobs })
+        Ok((Self { jobs }, handle))
     }
 
     /// Runs `f` in the writer's next transaction and returns its result once that transaction is
