@@ -80,7 +80,10 @@ async fn check(store: &dyn Store, plan: &Plan) {
         (vec!["campaign-3"], vec![]),
         (vec![], vec![("region", "Lyon")]),
         (vec!["campaign-3"], vec![("region", "Lyon")]),
-        (vec!["contract-2", "priority-high"], vec![("region", "North")]),
+        (
+            vec!["contract-2", "priority-high"],
+            vec![("region", "North")],
+        ),
         (vec![], vec![]),
         (vec!["no-such-tag"], vec![]),
     ];
@@ -103,7 +106,11 @@ async fn check(store: &dyn Store, plan: &Plan) {
             .list_work_orders(plan.site_id, &filter, 5, 20)
             .await
             .unwrap();
-        assert_eq!(count, expected.len() as u64, "count for {tags:?} {metadata:?}");
+        assert_eq!(
+            count,
+            expected.len() as u64,
+            "count for {tags:?} {metadata:?}"
+        );
         let want: Vec<Uuid> = expected.iter().skip(5).take(20).map(|w| w.id).collect();
         let got: Vec<Uuid> = page.iter().map(|w| w.id).collect();
         assert_eq!(got, want, "page for {tags:?} {metadata:?}");
