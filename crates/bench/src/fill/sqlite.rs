@@ -25,6 +25,9 @@ pub fn fill(path: &Path, plan: &Plan, progress: &dyn Fn(u64)) -> Result<Filled> 
     let started = std::time::Instant::now();
     let mut conn =
         Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    // The store that set the site up may still be closing its connections (its threads end
+    // when they notice): leaving WAL needs them gone, so wait for them rather than fail.
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "OFF")?;
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "cache_size", -1_024_000)?;
