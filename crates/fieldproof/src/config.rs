@@ -180,120 +180,103 @@ pub fn resolve(
         None => (FileSettings::default(), Source::Default),
     };
 
-    let mut listen = Raw::new();
-    let mut data_dir = Raw::new();
-    let mut database_url = Raw::new();
-    let mut demo = Raw::new();
-    let mut public_url = Raw::new();
-    let mut body_limit = Raw::new();
-    let mut models = Raw::new();
-    let mut allow = Raw::new();
-    let mut blob_url = Raw::new();
-    let mut blob_endpoint = Raw::new();
-    let mut blob_region = Raw::new();
-    blob_url.layer(file.blob_url.clone(), file_source.clone());
-    blob_endpoint.layer(file.blob_endpoint.clone(), file_source.clone());
-    blob_region.layer(file.blob_region.clone(), file_source.clone());
-    blob_url.layer(
-        env("FIELDPROOF_BLOB_URL"),
-        Source::Env("FIELDPROOF_BLOB_URL"),
+    // Each setting, from lowest to highest priority: the config file, the environment, the flag.
+    let layered = |from_file: Option<String>,
+                   env_name: &'static str,
+                   from_flag: Option<String>,
+                   flag_name: &'static str| {
+        let mut raw = Raw::new();
+        raw.layer(from_file, file_source.clone());
+        raw.layer(env(env_name), Source::Env(env_name));
+        raw.layer(from_flag, Source::Flag(flag_name));
+        raw
+    };
+    // Serve-only flags are absent for the other commands.
+    let serve_flag = |f: fn(&ServeFlags) -> Option<String>| serve.and_then(f);
+    let listen = layered(
+        file.listen,
+        "FIELDPROOF_LISTEN",
+        serve_flag(|s| s.listen.clone()),
+        "--listen",
     );
-    blob_endpoint.layer(
-        env("FIELDPROOF_BLOB_ENDPOINT"),
-        Source::Env("FIELDPROOF_BLOB_ENDPOINT"),
+    let data_dir = layered(
+        file.data_dir,
+        "FIELDPROOF_DATA_DIR",
+        storage.data_dir.clone(),
+        "--data-dir",
     );
-    blob_region.layer(
-        env("FIELDPROOF_BLOB_REGION"),
-        Source::Env("FIELDPROOF_BLOB_REGION"),
+    let database_url = layered(
+        file.database_url,
+        "FIELDPROOF_DATABASE_URL",
+        storage.database_url.clone(),
+        "--database-url",
     );
-    blob_url.layer(storage.blob_url.clone(), Source::Flag("--blob-url"));
-    blob_endpoint.layer(
-        storage.blob_endpoint.clone(),
-        Source::Flag("--blob-endpoint"),
+    let demo = layered(
+        file.demo.map(|b| b.to_string()),
+        "FIELDPROOF_DEMO",
+        serve_flag(|s| s.demo.then(|| "true".to_string())),
+        "--demo",
     );
-    blob_region.layer(storage.blob_region.clone(), Source::Flag("--blob-region"));
-    let mut rate = Raw::new();
-    let mut analysis_rate = Raw::new();
-    let mut failed_auth_rate = Raw::new();
-
-    listen.layer(file.listen, file_source.clone());
-    data_dir.layer(file.data_dir, file_source.clone());
-    database_url.layer(file.database_url, file_source.clone());
-    demo.layer(file.demo.map(|b| b.to_string()), file_source.clone());
-    public_url.layer(file.public_url, file_source.clone());
-    body_limit.layer(
+    let public_url = layered(
+        file.public_url,
+        "FIELDPROOF_PUBLIC_URL",
+        serve_flag(|s| s.public_url.clone()),
+        "--public-url",
+    );
+    let body_limit = layered(
         file.json_body_limit.map(|n| n.to_string()),
-        file_source.clone(),
+        "FIELDPROOF_JSON_BODY_LIMIT",
+        serve_flag(|s| s.json_body_limit.clone()),
+        "--json-body-limit",
     );
-    models.layer(file.models, file_source.clone());
-    allow.layer(
+    let models = layered(
+        file.models,
+        "FIELDPROOF_MODELS",
+        storage.models.clone(),
+        "--models",
+    );
+    let allow = layered(
         file.allow_fetch_from.map(|v| v.join(",")),
-        file_source.clone(),
+        "FIELDPROOF_ALLOW_FETCH_FROM",
+        serve_flag(|s| (!s.allow_fetch_from.is_empty()).then(|| s.allow_fetch_from.join(","))),
+        "--allow-fetch-from",
     );
-    rate.layer(file.rate_limit, file_source.clone());
-    analysis_rate.layer(file.analysis_rate_limit, file_source.clone());
-    failed_auth_rate.layer(file.failed_auth_rate_limit, file_source);
-    failed_auth_rate.layer(
-        env("FIELDPROOF_FAILED_AUTH_RATE_LIMIT"),
-        Source::Env("FIELDPROOF_FAILED_AUTH_RATE_LIMIT"),
+    let rate = layered(
+        file.rate_limit,
+        "FIELDPROOF_RATE_LIMIT",
+        serve_flag(|s| s.rate_limit.clone()),
+        "--rate-limit",
     );
-    rate.layer(
-        env("FIELDPROOF_RATE_LIMIT"),
-        Source::Env("FIELDPROOF_RATE_LIMIT"),
+    let analysis_rate = layered(
+        file.analysis_rate_limit,
+        "FIELDPROOF_ANALYSIS_RATE_LIMIT",
+        serve_flag(|s| s.analysis_rate_limit.clone()),
+        "--analysis-rate-limit",
     );
-    analysis_rate.layer(
-        env("FIELDPROOF_ANALYSIS_RATE_LIMIT"),
-        Source::Env("FIELDPROOF_ANALYSIS_RATE_LIMIT"),
+    let failed_auth_rate = layered(
+        file.failed_auth_rate_limit,
+        "FIELDPROOF_FAILED_AUTH_RATE_LIMIT",
+        serve_flag(|s| s.failed_auth_rate_limit.clone()),
+        "--failed-auth-rate-limit",
     );
-
-    listen.layer(env("FIELDPROOF_LISTEN"), Source::Env("FIELDPROOF_LISTEN"));
-    data_dir.layer(
-        env("FIELDPROOF_DATA_DIR"),
-        Source::Env("FIELDPROOF_DATA_DIR"),
+    let blob_url = layered(
+        file.blob_url,
+        "FIELDPROOF_BLOB_URL",
+        storage.blob_url.clone(),
+        "--blob-url",
     );
-    database_url.layer(
-        env("FIELDPROOF_DATABASE_URL"),
-        Source::Env("FIELDPROOF_DATABASE_URL"),
+    let blob_endpoint = layered(
+        file.blob_endpoint,
+        "FIELDPROOF_BLOB_ENDPOINT",
+        storage.blob_endpoint.clone(),
+        "--blob-endpoint",
     );
-    demo.layer(env("FIELDPROOF_DEMO"), Source::Env("FIELDPROOF_DEMO"));
-    public_url.layer(
-        env("FIELDPROOF_PUBLIC_URL"),
-        Source::Env("FIELDPROOF_PUBLIC_URL"),
+    let blob_region = layered(
+        file.blob_region,
+        "FIELDPROOF_BLOB_REGION",
+        storage.blob_region.clone(),
+        "--blob-region",
     );
-    body_limit.layer(
-        env("FIELDPROOF_JSON_BODY_LIMIT"),
-        Source::Env("FIELDPROOF_JSON_BODY_LIMIT"),
-    );
-
-    models.layer(env("FIELDPROOF_MODELS"), Source::Env("FIELDPROOF_MODELS"));
-    allow.layer(
-        env("FIELDPROOF_ALLOW_FETCH_FROM"),
-        Source::Env("FIELDPROOF_ALLOW_FETCH_FROM"),
-    );
-    models.layer(storage.models.clone(), Source::Flag("--models"));
-    data_dir.layer(storage.data_dir.clone(), Source::Flag("--data-dir"));
-    database_url.layer(storage.database_url.clone(), Source::Flag("--database-url"));
-    if let Some(s) = serve {
-        listen.layer(s.listen.clone(), Source::Flag("--listen"));
-        demo.layer(s.demo.then(|| "true".to_string()), Source::Flag("--demo"));
-        public_url.layer(s.public_url.clone(), Source::Flag("--public-url"));
-        body_limit.layer(s.json_body_limit.clone(), Source::Flag("--json-body-limit"));
-        rate.layer(s.rate_limit.clone(), Source::Flag("--rate-limit"));
-        analysis_rate.layer(
-            s.analysis_rate_limit.clone(),
-            Source::Flag("--analysis-rate-limit"),
-        );
-        failed_auth_rate.layer(
-            s.failed_auth_rate_limit.clone(),
-            Source::Flag("--failed-auth-rate-limit"),
-        );
-        if !s.allow_fetch_from.is_empty() {
-            allow.layer(
-                Some(s.allow_fetch_from.join(",")),
-                Source::Flag("--allow-fetch-from"),
-            );
-        }
-    }
 
     let listen_addr = match &listen.value {
         None => SocketAddr::from(([127, 0, 0, 1], 8080)),
