@@ -7,6 +7,10 @@ use std::path::Path;
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo/examples");
     println!("cargo:rerun-if-changed={}", dir.display());
+    // The parent too: when examples/ did not exist at the first build, its appearance changes
+    // demo/'s modification time, not the (missing) directory's, and cargo would keep the empty
+    // list.
+    println!("cargo:rerun-if-changed={}", dir.parent().unwrap().display());
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .map(|d| {
             d.filter_map(Result::ok)
