@@ -69,7 +69,13 @@ pub fn document() -> Value {
 /// fill gets a link.
 fn add_links(paths: &mut Map<String, Value>) {
     // (path, method, status, where each path parameter comes from in the answer)
-    let sources: [(&str, &str, &str, &[(&str, &str)]); 3] = [
+    type LinkSource = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static [(&'static str, &'static str)],
+    );
+    let sources: [LinkSource; 3] = [
         (
             "/v0.2/work-orders",
             "post",
@@ -444,11 +450,11 @@ fn list_parameters() -> Value {
 }
 
 fn audit_parameters() -> Value {
-    let date = json!({"type": "string", "description": "2024-05-01 or 2024-05-01T10:00:00Z"});
+    let date = date_filter();
     json!([
         query(
             "page",
-            json!({"type": "integer", "minimum": 1}),
+            json!({"type": "integer", "minimum": 1, "maximum": u64::MAX}),
             "From 1; past the last page is 404."
         ),
         query(
