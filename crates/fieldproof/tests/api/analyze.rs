@@ -262,6 +262,23 @@ async fn bad_inputs_are_4xx_and_change_nothing() {
     let mut big = vec![0xFF, 0xD8, 0xFF, 0xE0];
     big.resize(6_000_000, 0);
     let oversized = data_uri(&big, "image/jpeg");
+    // A decompression bomb: the real photo with its frame header declaring 65535x65535 pixels
+    // (4.3 gigapixels) in a body of a few hundred kilobytes. Refused from the header: 400, not
+    // 413 (the body is small; what is too large is the picture it declares).
+    let mut bomb = jpeg.clone();
+    let sof = bomb
+        .windows(2)
+        .position(|w| w[0] == 0xFF && matches!(w[1], 0xC0..=0xC2))
+        .expect("a JPEG frame header");
+    bomb[sof + 5..sof + 9].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
+    let bomb = data_uri(&bomb, "image/jpeg");
+    let r = analyze(&app, &wo, body(&bomb, group)).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let message = r.body["image_input"].to_string();
+    assert!(
+        message.contains("65535x65535") && message.contains("megapixels"),
+        "{message}"
+    );
     let cases: Vec<(Value, u16, &str)> = vec![
         (
             body(&data_uri(&jpeg, "image/jpeg"), "no-such-group"),
