@@ -1595,21 +1595,21 @@ async fn malformed_requests_get_a_4xx_json_answer_and_change_nothing() {
     }
     let after = snapshot(&app, &ctx.wo).await;
 
-    println!(
+    report!(
         "malformed-input corpus: {} cases ({} refused by the HTTP layer before routing), {} failed",
         tally.cases,
         tally.protocol,
         tally.failures.len()
     );
     for (group, n) in &tally.groups {
-        println!("  {group:<16} {n}");
+        report!("  {group:<16} {n}");
     }
     let histogram: Vec<String> = tally
         .statuses
         .iter()
         .map(|(s, n)| format!("{s}: {n}"))
         .collect();
-    println!("  statuses         {}", histogram.join(", "));
+    report!("  statuses         {}", histogram.join(", "));
     assert!(
         tally.cases >= 300,
         "the corpus shrank to {} cases",

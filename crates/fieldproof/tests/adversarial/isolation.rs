@@ -414,13 +414,13 @@ async fn no_route_and_no_verb_shows_or_touches_another_sites_objects() {
     }
 
     let histogram: Vec<String> = statuses.iter().map(|(s, n)| format!("{s}: {n}")).collect();
-    println!(
+    report!(
         "isolation matrix: {} paths x {} verbs x 3 sites x 2 other sites: {requests} requests, {list_checks} filtered lists, {} failures",
         paths.len(),
         VERBS.len(),
         failures.len()
     );
-    println!("  statuses {}", histogram.join(", "));
+    report!("  statuses {}", histogram.join(", "));
     assert!(
         failures.is_empty(),
         "{} isolation failures:\n{}",

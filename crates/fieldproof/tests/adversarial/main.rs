@@ -7,7 +7,16 @@
 //! - `isolation`: every route with every verb, called with each site's key on the other sites'
 //!   objects; nothing of another site may ever show.
 //!
-//! Both print their figures (run with `--nocapture` to see them).
+//! Both print their figures, also when they pass (see [`report!`]).
+
+/// Prints a line of figures past the test harness's output capture (which holds back what
+/// `println!` prints in a passing test), so that the CI log shows them on every run.
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
