@@ -2,8 +2,9 @@
 //! data conformity against the task group's checks, then (only when the photo is usable) run the
 //! models and bind their outputs to the group's task values.
 //!
-//! The API calls [`Engine::analyze`] off the async reactor, behind a semaphore sized to the
-//! cores; the benchmark calls it directly.
+//! The API calls [`Engine::analyze`] off the async reactor, on a pool of threads (as many as
+//! the cores by default) that run at a lower priority than the request threads
+//! (`fieldproof_api::cpu_pool`); the benchmark calls it directly.
 #![forbid(unsafe_code)]
 
 mod input;

@@ -239,23 +239,18 @@ pub(crate) async fn evaluate(
         .iter()
         .filter_map(|i| i.phash)
         .collect();
-    let permit = state
-        .analysis_permits
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| ApiError::Internal("analysis pool closed".into()))?;
     let engine = state.engine.clone();
     let group = group.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let started = Instant::now();
-        let image = engine.decode(&photo)?;
-        let decode_time = started.elapsed();
-        engine.analyze(&image, &group, &earlier, &prototypes, decode_time)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("analysis task failed: {e}")))?;
+    let result = state
+        .analysis_pool
+        .run(move || {
+            let started = Instant::now();
+            let image = engine.decode(&photo)?;
+            let decode_time = started.elapsed();
+            engine.analyze(&image, &group, &earlier, &prototypes, decode_time)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     match result {
         Ok(v) => Ok(Ok(v)),
         Err(AnalysisError::Input(m)) => Ok(Err(m)),
@@ -371,19 +366,12 @@ async fn prototypes(
             binding.clone(),
         );
         let ex = examples.clone().unwrap_or_default();
-        let permit = state
-            .analysis_permits
-            .clone()
-            .acquire_owned()
+        let protos = state
+            .analysis_pool
+            .run(move || engine.compute_prototypes(&version, &group, &task_c, &binding, &ex))
             .await
-            .map_err(|_| ApiError::Internal("analysis pool closed".into()))?;
-        let protos = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            engine.compute_prototypes(&version, &group, &task_c, &binding, &ex)
-        })
-        .await
-        .map_err(|e| ApiError::Internal(format!("prototype task failed: {e}")))?
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         out.insert(task.name.clone(), protos);
     }
     Ok(out)

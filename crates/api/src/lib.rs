@@ -12,6 +12,7 @@ pub mod analyze;
 pub mod audit;
 pub mod blob_keys;
 pub mod corrections;
+pub mod cpu_pool;
 pub mod error;
 pub mod extract;
 mod health;
@@ -39,7 +40,6 @@ use fieldproof_domain::role::Action;
 use fieldproof_fetch::Fetcher;
 use fieldproof_store::Store;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
@@ -56,6 +56,9 @@ pub struct ApiConfig {
     pub fetch: fieldproof_fetch::FetchPolicy,
     /// Analyses that may run at once (CPU-bound work); the default is the number of cores.
     pub analysis_workers: usize,
+    /// How much higher the analysis threads' nice value is than the process's (0: the same
+    /// priority as requests). See [`cpu_pool`].
+    pub analysis_nice_increment: i32,
     /// Rate limits; `RateLimits::default()` is unlimited (tests, benchmarks).
     pub rate_limits: limits::RateLimits,
     /// The URL clients reach this server at (for `next`/`previous` links); when absent, links are
@@ -70,6 +73,7 @@ impl Default for ApiConfig {
             public_url: None,
             fetch: Default::default(),
             analysis_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            analysis_nice_increment: cpu_pool::DEFAULT_NICE_INCREMENT,
             rate_limits: limits::RateLimits::default(),
         }
     }
@@ -81,8 +85,9 @@ pub struct AppState {
     pub blobs: Arc<dyn Blobs>,
     pub engine: Arc<Engine>,
     pub fetcher: Arc<Fetcher>,
-    /// Bounds the CPU-bound analyses running at once (back-pressure: the rest wait their turn).
-    pub analysis_permits: Arc<Semaphore>,
+    /// The threads that run CPU-bound analyses, at a lower priority than requests; the rest wait
+    /// their turn in its queue.
+    pub analysis_pool: Arc<cpu_pool::CpuPool>,
     pub limiter: Arc<limits::Limiter>,
     pub config: Arc<ApiConfig>,
 }
@@ -99,7 +104,10 @@ impl AppState {
             blobs,
             engine,
             fetcher: Arc::new(Fetcher::new(config.fetch.clone())),
-            analysis_permits: Arc::new(Semaphore::new(config.analysis_workers.max(1))),
+            analysis_pool: Arc::new(cpu_pool::CpuPool::new(
+                config.analysis_workers,
+                config.analysis_nice_increment,
+            )),
             limiter: Arc::new(limits::Limiter::new(&config.rate_limits)),
             config: Arc::new(config),
         }

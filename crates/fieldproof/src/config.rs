@@ -81,6 +81,12 @@ pub struct ServeFlags {
     /// Unknown-key attempts per client address: RATE/s,BURST or "off" [env: FIELDPROOF_FAILED_AUTH_RATE_LIMIT] [default: 1/s,10]
     #[arg(long, value_name = "RATE")]
     pub failed_auth_rate_limit: Option<String>,
+    /// Analyses that run at once, one thread each [env: FIELDPROOF_ANALYSIS_THREADS] [default: the number of cores]
+    #[arg(long, value_name = "N")]
+    pub analysis_threads: Option<String>,
+    /// How much lower than requests the analysis threads run, as a nice increment from 0 (same priority) to 19 [env: FIELDPROOF_ANALYSIS_NICE] [default: 10]
+    #[arg(long, value_name = "N")]
+    pub analysis_nice: Option<String>,
 }
 
 /// The config file's keys: the same names as the flags, with underscores.
@@ -98,6 +104,8 @@ struct FileSettings {
     rate_limit: Option<String>,
     analysis_rate_limit: Option<String>,
     failed_auth_rate_limit: Option<String>,
+    analysis_threads: Option<u64>,
+    analysis_nice: Option<i64>,
     blob_url: Option<String>,
     blob_endpoint: Option<String>,
     blob_region: Option<String>,
@@ -138,6 +146,9 @@ pub struct Settings {
     pub models_source: Source,
     pub allow_fetch_from: Vec<fieldproof_fetch::Cidr>,
     pub rate_limits: fieldproof_api::limits::RateLimits,
+    /// Threads that run analyses, and how much lower their priority is than the requests'.
+    pub analysis_threads: usize,
+    pub analysis_nice: i32,
     pub blobs: BlobSettings,
 }
 
@@ -259,6 +270,18 @@ pub fn resolve(
         serve_flag(|s| s.failed_auth_rate_limit.clone()),
         "--failed-auth-rate-limit",
     );
+    let analysis_threads = layered(
+        file.analysis_threads.map(|n| n.to_string()),
+        "FIELDPROOF_ANALYSIS_THREADS",
+        serve_flag(|s| s.analysis_threads.clone()),
+        "--analysis-threads",
+    );
+    let analysis_nice = layered(
+        file.analysis_nice.map(|n| n.to_string()),
+        "FIELDPROOF_ANALYSIS_NICE",
+        serve_flag(|s| s.analysis_nice.clone()),
+        "--analysis-nice",
+    );
     let blob_url = layered(
         file.blob_url,
         "FIELDPROOF_BLOB_URL",
@@ -379,6 +402,39 @@ pub fn resolve(
             recommended.failed_auth_per_address,
         )?,
     };
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let analysis_threads_n = match &analysis_threads.value {
+        None => cores,
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=256).contains(n))
+            .ok_or_else(|| {
+                bad(
+                    "analysis_threads",
+                    v,
+                    &analysis_threads.source,
+                    "a number of threads from 1 to 256",
+                )
+            })?,
+    };
+    let analysis_nice_n = match &analysis_nice.value {
+        None => fieldproof_api::cpu_pool::DEFAULT_NICE_INCREMENT,
+        Some(v) => v
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .filter(|n| (0..=19).contains(n))
+            .ok_or_else(|| {
+                bad(
+                    "analysis_nice",
+                    v,
+                    &analysis_nice.source,
+                    "a nice increment from 0 (the requests' priority) to 19 (the lowest)",
+                )
+            })?,
+    };
     let blobs = match blob_url.value.as_deref().map(str::trim) {
         None | Some("") => BlobSettings::Local(data_dir_path.join("blobs")),
         Some(u) if u.starts_with("s3://") && u.len() > 5 => BlobSettings::S3 {
@@ -414,6 +470,8 @@ pub fn resolve(
     Ok(Settings {
         blobs,
         rate_limits,
+        analysis_threads: analysis_threads_n,
+        analysis_nice: analysis_nice_n,
         models: PathBuf::from(
             models
                 .value
@@ -567,6 +625,53 @@ mod tests {
             e.contains("`database_url`") && e.contains("--database-url"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn analysis_threads_and_priority_layer_and_are_checked() {
+        let s = resolve(
+            &StorageFlags::default(),
+            Some(&ServeFlags::default()),
+            &env(&[]),
+        )
+        .unwrap();
+        let cores = std::thread::available_parallelism().unwrap().get();
+        assert_eq!((s.analysis_threads, s.analysis_nice), (cores, 10));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.toml");
+        std::fs::write(&file, "analysis_threads = 3\nanalysis_nice = 5\n").unwrap();
+        let storage = StorageFlags {
+            config: Some(file),
+            ..Default::default()
+        };
+        let s = resolve(&storage, Some(&ServeFlags::default()), &env(&[])).unwrap();
+        assert_eq!((s.analysis_threads, s.analysis_nice), (3, 5));
+        let serve = ServeFlags {
+            analysis_nice: Some("0".into()),
+            ..Default::default()
+        };
+        let s = resolve(
+            &storage,
+            Some(&serve),
+            &env(&[("FIELDPROOF_ANALYSIS_THREADS", "1")]),
+        )
+        .unwrap();
+        assert_eq!((s.analysis_threads, s.analysis_nice), (1, 0));
+        for (name, value) in [
+            ("FIELDPROOF_ANALYSIS_THREADS", "0"),
+            ("FIELDPROOF_ANALYSIS_THREADS", "many"),
+            ("FIELDPROOF_ANALYSIS_NICE", "20"),
+            ("FIELDPROOF_ANALYSIS_NICE", "-5"),
+        ] {
+            let e = resolve(
+                &StorageFlags::default(),
+                Some(&ServeFlags::default()),
+                &env(&[(name, value)]),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains(name), "{e}");
+        }
     }
 
     #[test]

@@ -30,6 +30,23 @@ pub async fn run(settings: Settings, settings_worker: bool) -> Result<()> {
     } else {
         None
     };
+    // Ready to serve (analysis threads started) before the address is announced.
+    let state = AppState::new(
+        store,
+        blobs,
+        engine,
+        ApiConfig {
+            json_body_limit: settings.json_body_limit,
+            public_url: settings.public_url.clone(),
+            fetch: fieldproof_fetch::FetchPolicy {
+                allow: settings.allow_fetch_from.clone(),
+                ..Default::default()
+            },
+            rate_limits: settings.rate_limits.clone(),
+            analysis_workers: settings.analysis_threads,
+            analysis_nice_increment: settings.analysis_nice,
+        },
+    );
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {} (setting `listen`)", settings.listen))?;
@@ -45,21 +62,6 @@ pub async fn run(settings: Settings, settings_worker: bool) -> Result<()> {
             crate::demo::key_file(&settings.data_dir).display()
         );
     }
-    let state = AppState::new(
-        store,
-        blobs,
-        engine,
-        ApiConfig {
-            json_body_limit: settings.json_body_limit,
-            public_url: settings.public_url.clone(),
-            fetch: fieldproof_fetch::FetchPolicy {
-                allow: settings.allow_fetch_from.clone(),
-                ..Default::default()
-            },
-            rate_limits: settings.rate_limits.clone(),
-            ..Default::default()
-        },
-    );
     // One shutdown signal for the HTTP server and the in-process worker pool.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = if settings_worker {
@@ -101,7 +103,12 @@ pub async fn run_worker(settings: Settings, flags: WorkerFlags) -> Result<()> {
     let store = crate::parts::open_store(&settings).await?;
     let blobs = crate::parts::open_blobs(&settings)?;
     let engine = crate::parts::load_engine(&settings).await?;
-    let state = AppState::new(store, blobs, engine, ApiConfig::default());
+    let analyses = ApiConfig {
+        analysis_workers: settings.analysis_threads,
+        analysis_nice_increment: settings.analysis_nice,
+        ..Default::default()
+    };
+    let state = AppState::new(store, blobs, engine, analyses);
     let config = fieldproof_jobs::WorkerConfig {
         concurrency: flags.concurrency.max(1),
         lease: std::time::Duration::from_secs(flags.lease_seconds.max(1)),

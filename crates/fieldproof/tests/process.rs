@@ -18,6 +18,11 @@ struct Server {
 impl Server {
     /// Starts `fieldproof serve --demo` on an ephemeral port and waits for its "listening" line.
     fn start(data_dir: &Path) -> Server {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// [`Server::start`] with more `serve` flags.
+    fn start_with(data_dir: &Path, flags: &[&str]) -> Server {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -26,6 +31,7 @@ impl Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(flags)
             .env_remove("FIELDPROOF_CONFIG")
             .stdout(Stdio::piped())
             .stderr(log)
@@ -180,6 +186,37 @@ fn sigterm_stops_the_server_cleanly() {
     assert!(status.success());
     let exit = server.child.wait().unwrap();
     assert!(exit.success(), "exit after SIGTERM: {exit:?}");
+}
+
+/// The analysis threads as the kernel sees them: `--analysis-threads` of them, each at the nice
+/// value `--analysis-nice` asks for, while the threads that serve requests keep the default.
+#[cfg(target_os = "linux")]
+#[test]
+fn analysis_threads_run_at_the_configured_number_and_priority() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start_with(&data, &["--analysis-threads", "3", "--analysis-nice", "7"]);
+    let mut analysis = Vec::new();
+    let mut others = Vec::new();
+    let tasks = format!("/proc/{}/task", server.child.id());
+    for task in std::fs::read_dir(&tasks).unwrap() {
+        let task = task.unwrap().path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap();
+        let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+        // The fields after the command name: state is field 3, nice field 19.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..]
+            .split_whitespace()
+            .collect();
+        let nice: i32 = fields[16].parse().unwrap();
+        if comm.trim().starts_with("fp-analysis-") {
+            analysis.push(nice);
+        } else {
+            others.push(nice);
+        }
+    }
+    server.kill9();
+    assert_eq!(analysis, vec![7, 7, 7]);
+    assert!(others.iter().all(|n| *n == 0), "{others:?}");
 }
 
 #[test]
