@@ -32,6 +32,10 @@ pub struct AnalyzeArgs {
     /// A JPEG to send instead of the generated 1 MB photo.
     #[arg(long)]
     pub photo: Option<std::path::PathBuf>,
+    /// How much higher the analysis threads' nice value is than the server's (0: the same
+    /// priority as the request threads; the server's default is 10).
+    #[arg(long, default_value_t = fieldproof_api::cpu_pool::DEFAULT_NICE_INCREMENT)]
+    pub analysis_nice_increment: i32,
 }
 
 struct Latencies(Vec<Duration>);
@@ -64,8 +68,10 @@ pub fn photo_1mb() -> Vec<u8> {
         } else {
             90.0
         };
-        let n = (rnd() % 48) as f32 - 24.0;
-        let v = |base: f32| ((base + n) * light).clamp(0.0, 255.0) as u8;
+        let mut v = |base: f32| {
+            let n = (rnd() % 48) as f32 - 24.0;
+            ((base + n) * light).clamp(0.0, 255.0) as u8
+        };
         image::Rgb([v(tile), v(tile * 0.9 + 10.0), v(tile * 0.7 + 30.0)])
     });
     let mut out = std::io::Cursor::new(Vec::new());
@@ -83,7 +89,11 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     let key = crate::demo::ensure(store.as_ref(), blobs.as_ref(), Some(&engine), &dir).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let state = AppState::new(store, blobs, engine, ApiConfig::default());
+    let config = ApiConfig {
+        analysis_nice_increment: args.analysis_nice_increment,
+        ..Default::default()
+    };
+    let state = AppState::new(store, blobs, engine, config);
     tokio::spawn(fieldproof_api::serve(
         listener,
         state,
@@ -103,9 +113,9 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     );
     let client = reqwest::Client::new();
     let auth = format!("Token {key}");
-    println!("fieldproof bench analyze: photo {:.2} MB, {} analysis clients, {} CRUD clients, {} s per phase, {} cores",
+    println!("fieldproof bench analyze: photo {:.2} MB, {} analysis clients, {} CRUD clients, {} s per phase, {} cores, analysis threads at nice +{}",
         photo.len() as f64 / 1e6, args.clients, args.crud_clients, args.seconds,
-        std::thread::available_parallelism().map_or(0, |n| n.get()));
+        std::thread::available_parallelism().map_or(0, |n| n.get()), args.analysis_nice_increment);
 
     // Warm-up: the first analysis of a version embeds the example photos.
     analyze_once(&client, &base, &auth, &body).await?;
@@ -322,4 +332,17 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
     ));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The benchmark's photo is what the issue asks for: a JPEG of about 1 MB.
+    #[test]
+    fn bench_photo_is_about_one_megabyte() {
+        let photo = super::photo_1mb();
+        let mb = photo.len() as f64 / 1e6;
+        assert!((0.9..1.3).contains(&mb), "{mb:.2} MB");
+        let img = image::load_from_memory(&photo).unwrap();
+        assert_eq!((img.width(), img.height()), (1600, 1200));
+    }
 }
