@@ -342,22 +342,13 @@ pub fn resolve(
             ))
         }
     };
-    let limit = match &body_limit.value {
-        None => fieldproof_api::DEFAULT_JSON_BODY_LIMIT,
-        Some(v) => v
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n >= 1024)
-            .ok_or_else(|| {
-                bad(
-                    "json_body_limit",
-                    v,
-                    &body_limit.source,
-                    "a number of bytes, at least 1024",
-                )
-            })?,
-    };
+    let limit = number_in(
+        &body_limit,
+        "json_body_limit",
+        1024..=usize::MAX,
+        "a number of bytes, at least 1024",
+    )?
+    .unwrap_or(fieldproof_api::DEFAULT_JSON_BODY_LIMIT);
     let mut allow_fetch_from = Vec::new();
     if let Some(v) = &allow.value {
         for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -403,38 +394,20 @@ pub fn resolve(
         )?,
     };
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let analysis_threads_n = match &analysis_threads.value {
-        None => cores,
-        Some(v) => v
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=256).contains(n))
-            .ok_or_else(|| {
-                bad(
-                    "analysis_threads",
-                    v,
-                    &analysis_threads.source,
-                    "a number of threads from 1 to 256",
-                )
-            })?,
-    };
-    let analysis_nice_n = match &analysis_nice.value {
-        None => fieldproof_api::cpu_pool::DEFAULT_NICE_INCREMENT,
-        Some(v) => v
-            .trim()
-            .parse::<i32>()
-            .ok()
-            .filter(|n| (0..=19).contains(n))
-            .ok_or_else(|| {
-                bad(
-                    "analysis_nice",
-                    v,
-                    &analysis_nice.source,
-                    "a nice increment from 0 (the requests' priority) to 19 (the lowest)",
-                )
-            })?,
-    };
+    let analysis_threads_n = number_in(
+        &analysis_threads,
+        "analysis_threads",
+        1..=256,
+        "a number of threads from 1 to 256",
+    )?
+    .unwrap_or(cores);
+    let analysis_nice_n = number_in(
+        &analysis_nice,
+        "analysis_nice",
+        0..=19,
+        "a nice increment from 0 (the requests' priority) to 19 (the lowest)",
+    )?
+    .unwrap_or(fieldproof_api::cpu_pool::DEFAULT_NICE_INCREMENT);
     let blobs = match blob_url.value.as_deref().map(str::trim) {
         None | Some("") => BlobSettings::Local(data_dir_path.join("blobs")),
         Some(u) if u.starts_with("s3://") && u.len() > 5 => BlobSettings::S3 {
@@ -491,6 +464,25 @@ pub fn resolve(
 
 fn bad(setting: &str, value: &str, source: &Source, expected: &str) -> anyhow::Error {
     anyhow::anyhow!("invalid setting `{setting}` = {value:?} (from {source}): expected {expected}")
+}
+
+/// A whole number within `range`, or `None` when the setting is not given.
+fn number_in<T>(
+    raw: &Raw,
+    setting: &str,
+    range: std::ops::RangeInclusive<T>,
+    expected: &str,
+) -> Result<Option<T>>
+where
+    T: std::str::FromStr + PartialOrd,
+{
+    match &raw.value {
+        None => Ok(None),
+        Some(v) => match v.trim().parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(Some(n)),
+            _ => Err(bad(setting, v, &raw.source, expected)),
+        },
+    }
 }
 
 fn read_file(path: &Path, source: &Source) -> Result<FileSettings> {
@@ -628,7 +620,7 @@ mod tests {
     }
 
     #[test]
-    fn analysis_threads_and_priority_layer_and_are_checked() {
+    fn numbers_layer_and_are_checked_against_their_range() {
         let s = resolve(
             &StorageFlags::default(),
             Some(&ServeFlags::default()),
@@ -662,6 +654,8 @@ mod tests {
             ("FIELDPROOF_ANALYSIS_THREADS", "many"),
             ("FIELDPROOF_ANALYSIS_NICE", "20"),
             ("FIELDPROOF_ANALYSIS_NICE", "-5"),
+            ("FIELDPROOF_JSON_BODY_LIMIT", "100"),
+            ("FIELDPROOF_JSON_BODY_LIMIT", "2MB"),
         ] {
             let e = resolve(
                 &StorageFlags::default(),
