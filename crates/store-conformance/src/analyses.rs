@@ -239,7 +239,8 @@ pub async fn fold(mut cx: Ctx) {
         ..Default::default()
     };
     let got = ok(
-        s.update_work_order(a.id, wo.id, changes, va.clone()).await,
+        s.update_work_order(a.id, wo.id, changes, va.clone(), None)
+            .await,
         "update_work_order",
     );
     wo.name = "renamed".into();
@@ -251,7 +252,8 @@ pub async fn fold(mut cx: Ctx) {
         ..Default::default()
     };
     let got = ok(
-        s.update_work_order(a.id, wo.id, changes, va.clone()).await,
+        s.update_work_order(a.id, wo.id, changes, va.clone(), None)
+            .await,
         "update_work_order",
     );
     wo.types = vec!["repair".into()];
@@ -394,7 +396,10 @@ pub async fn fold(mut cx: Ctx) {
     check_kept(s.clone(), "after reopening").await;
 
     // Everything goes with the work order.
-    ok(s.delete_work_order(a.id, wo.id).await, "delete_work_order");
+    ok(
+        s.delete_work_order(a.id, wo.id, None).await,
+        "delete_work_order",
+    );
     assert!(
         ok(s.list_inputs(a.id, wo.id).await, "list_inputs").is_empty(),
         "inputs go with their work order"

@@ -180,7 +180,10 @@ pub async fn check(mut cx: Ctx) {
     create(&s, &wo).await;
     let e_wo = event(&a, actions::WORK_ORDER_CREATE, &wo.id.to_string(), T0 + 50);
     ok(s.record_audit(e_wo.clone()).await, "record_audit");
-    ok(s.delete_work_order(a.id, wo.id).await, "delete_work_order");
+    ok(
+        s.delete_work_order(a.id, wo.id, None).await,
+        "delete_work_order",
+    );
     let of_wo = AuditFilter {
         object_id: Some(wo.id.to_string()),
         ..Default::default()
@@ -214,5 +217,199 @@ pub async fn check(mut cx: Ctx) {
         all.first(),
         Some(&e_user),
         "the newest event after a reopen"
+    );
+}
+
+/// A work order's create, update and delete write the event they are given in their own
+/// transaction: an acknowledged change has its event, a refused one has none, and an event that
+/// cannot be written takes its change down with it.
+pub async fn with_changes(mut cx: Ctx) {
+    let s = cx.store.clone();
+    let (a, va) = site_with_app(&s, "site-a").await;
+    let of = |id: Uuid| AuditFilter {
+        object_id: Some(id.to_string()),
+        ..Default::default()
+    };
+    let change = |action: &str, id: Uuid, at: i64| event(&a, action, &id.to_string(), at);
+
+    // Create: the event is there as soon as the work order is, in any store on the storage.
+    let wo = work_order(&a, &va, "with event", T0 + 100);
+    let e_create = change(actions::WORK_ORDER_CREATE, wo.id, T0 + 100);
+    let record = IdempotencyRecord {
+        key: "k-audit".into(),
+        request_hash: "h".into(),
+        status: 201,
+        body: "{}".into(),
+        create_date: T0 + 100,
+    };
+    assert_eq!(
+        ok(
+            s.create_work_order(wo.clone(), Some(record.clone()), Some(e_create.clone()))
+                .await,
+            "create_work_order with an event",
+        ),
+        CreateOutcome::Created(wo.clone())
+    );
+    let other = cx.open_another().await;
+    assert_eq!(
+        list(&other, &a, of(wo.id)).await,
+        (1, vec![e_create.clone()]),
+        "a create's event is stored with it"
+    );
+    drop(other);
+
+    // A replay writes nothing: not its event either.
+    let again = work_order(&a, &va, "replayed", T0 + 110);
+    let e_replay = change(actions::WORK_ORDER_CREATE, again.id, T0 + 110);
+    assert!(
+        matches!(
+            ok(
+                s.create_work_order(again.clone(), Some(record), Some(e_replay))
+                    .await,
+                "create_work_order replayed"
+            ),
+            CreateOutcome::Replayed(_)
+        ),
+        "the same idempotency key replays"
+    );
+    assert_eq!(
+        list(&s, &a, of(again.id)).await.0,
+        0,
+        "a replayed create records no event"
+    );
+
+    // Update.
+    let rename = |name: &str, now: i64| WorkOrderChanges {
+        name: Some(name.into()),
+        now,
+        ..Default::default()
+    };
+    let e_update = change(actions::WORK_ORDER_UPDATE, wo.id, T0 + 120);
+    ok(
+        s.update_work_order(
+            a.id,
+            wo.id,
+            rename("renamed", T0 + 120),
+            va.clone(),
+            Some(e_update.clone()),
+        )
+        .await,
+        "update_work_order with an event",
+    );
+    let unknown = Uuid::new_v4();
+    expect_not_found(
+        s.update_work_order(
+            a.id,
+            unknown,
+            rename("x", T0 + 125),
+            va.clone(),
+            Some(change(actions::WORK_ORDER_UPDATE, unknown, T0 + 125)),
+        )
+        .await,
+        "updating an unknown work order",
+    );
+    assert_eq!(
+        list(&s, &a, of(unknown)).await.0,
+        0,
+        "a refused update records no event"
+    );
+
+    // An event that cannot be written (its id is taken) refuses its change: nothing is written.
+    let mut twin = change(actions::WORK_ORDER_UPDATE, wo.id, T0 + 130);
+    twin.id = e_update.id;
+    assert!(
+        s.update_work_order(
+            a.id,
+            wo.id,
+            rename("lost", T0 + 130),
+            va.clone(),
+            Some(twin)
+        )
+        .await
+        .is_err(),
+        "an update whose event id is taken must fail"
+    );
+    let stored = ok(s.get_work_order(a.id, wo.id).await, "get_work_order");
+    assert_eq!(
+        stored.map(|w| (w.name, w.update_date)),
+        Some(("renamed".to_string(), T0 + 120)),
+        "an update whose event failed is not applied"
+    );
+    let lost = WorkOrderRow {
+        tags: vec!["first-seen-here".into()],
+        ..work_order(&a, &va, "lost", T0 + 140)
+    };
+    let mut twin = change(actions::WORK_ORDER_CREATE, lost.id, T0 + 140);
+    twin.id = e_create.id;
+    assert!(
+        s.create_work_order(lost.clone(), None, Some(twin))
+            .await
+            .is_err(),
+        "a create whose event id is taken must fail"
+    );
+    assert_eq!(
+        ok(s.get_work_order(a.id, lost.id).await, "get_work_order"),
+        None,
+        "a create whose event failed stores no work order"
+    );
+    // ... nor its list entries: a tag it brought first is new again for the next work order.
+    let found = WorkOrderRow {
+        tags: vec!["first-seen-here".into()],
+        ..work_order(&a, &va, "found", T0 + 145)
+    };
+    create(&s, &found).await;
+    let by_tag = WorkOrderFilter {
+        tags: vec!["first-seen-here".into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        list_all(&s, &a, &by_tag).await,
+        (1, vec![found.clone()]),
+        "only the work order that was created lists under the tag"
+    );
+    let mut twin = change(actions::WORK_ORDER_DELETE, wo.id, T0 + 150);
+    twin.id = e_create.id;
+    assert!(
+        s.delete_work_order(a.id, wo.id, Some(twin)).await.is_err(),
+        "a delete whose event id is taken must fail"
+    );
+    assert!(
+        ok(s.get_work_order(a.id, wo.id).await, "get_work_order").is_some(),
+        "a delete whose event failed deletes nothing"
+    );
+
+    // Delete; a second delete is refused and records nothing.
+    let e_delete = change(actions::WORK_ORDER_DELETE, wo.id, T0 + 160);
+    ok(
+        s.delete_work_order(a.id, wo.id, Some(e_delete.clone()))
+            .await,
+        "delete_work_order with an event",
+    );
+    expect_not_found(
+        s.delete_work_order(
+            a.id,
+            wo.id,
+            Some(change(actions::WORK_ORDER_DELETE, wo.id, T0 + 170)),
+        )
+        .await,
+        "deleting twice",
+    );
+
+    // Everything acknowledged is in the storage.
+    cx.reopen().await;
+    assert_eq!(
+        list(&cx.store, &a, of(wo.id)).await,
+        (3, vec![e_delete, e_update, e_create]),
+        "a work order's create, update and delete events, and nothing else, survive a reopen"
+    );
+    assert_eq!(
+        list(&cx.store, &a, AuditFilter::default()).await.0,
+        3,
+        "no event of a refused change was written"
+    );
+    assert_eq!(
+        list_all(&cx.store, &a, &by_tag).await,
+        (1, vec![found]),
+        "the list entries after a reopen"
     );
 }

@@ -34,7 +34,12 @@ pub async fn creates(mut cx: Ctx) {
             body: format!("{{\"id\":\"{}\"}}", row.id),
             create_date: row.create_date,
         });
-        tasks.spawn(async move { (row.clone(), store.create_work_order(row, record).await) });
+        tasks.spawn(async move {
+            (
+                row.clone(),
+                store.create_work_order(row, record, None).await,
+            )
+        });
     }
     while let Some(joined) = tasks.join_next().await {
         let (row, outcome) = joined.expect("a create task panicked");
@@ -96,7 +101,7 @@ pub async fn same_idempotency_key(cx: Ctx) {
             body: row.id.to_string(),
             create_date: row.create_date,
         };
-        tasks.spawn(async move { store.create_work_order(row, Some(record)).await });
+        tasks.spawn(async move { store.create_work_order(row, Some(record), None).await });
     }
     let mut created = Vec::new();
     let mut replayed = Vec::new();
@@ -146,7 +151,7 @@ pub async fn updates(cx: Ctx) {
         };
         tasks.spawn(async move {
             store
-                .update_work_order(site_id, wo_id, changes, version)
+                .update_work_order(site_id, wo_id, changes, version, None)
                 .await
         });
     }

@@ -175,7 +175,7 @@ pub fn engineer(email: &str) -> FieldEngineer {
 /// Stores a work order and checks that the store says it created it, as given.
 pub async fn create(store: &Arc<dyn Store>, wo: &WorkOrderRow) {
     match ok(
-        store.create_work_order(wo.clone(), None).await,
+        store.create_work_order(wo.clone(), None, None).await,
         "create_work_order",
     ) {
         CreateOutcome::Created(row) => {

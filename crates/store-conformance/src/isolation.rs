@@ -56,7 +56,7 @@ pub async fn check(cx: Ctx) {
         create_date: T0 + 20,
     };
     ok(
-        s.create_work_order(wo.clone(), Some(rec)).await,
+        s.create_work_order(wo.clone(), Some(rec), None).await,
         "create_work_order",
     );
     ok(
@@ -151,12 +151,13 @@ pub async fn check(cx: Ctx) {
                 ..Default::default()
             },
             vb.clone(),
+            None,
         )
         .await,
         "B updating A's work order",
     );
     expect_not_found(
-        s.delete_work_order(b.id, wo.id).await,
+        s.delete_work_order(b.id, wo.id, None).await,
         "B deleting A's work order",
     );
     let mut foreign = key(&ua, T0 + 30);
@@ -179,7 +180,7 @@ pub async fn check(cx: Ctx) {
     };
     assert_eq!(
         ok(
-            s.create_work_order(wo_b.clone(), Some(rec_b)).await,
+            s.create_work_order(wo_b.clone(), Some(rec_b), None).await,
             "create_work_order"
         ),
         CreateOutcome::Created(wo_b),

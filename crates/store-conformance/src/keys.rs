@@ -70,6 +70,7 @@ pub async fn check(cx: Ctx) {
         user_id: u.id,
         email: u.email.clone(),
         role: u.role,
+        current_app_version_id: None,
     };
     let auth = |hash: String| async move { ok(s.authenticate(&hash).await, "authenticate") };
     assert_eq!(auth(ka.hash.clone()).await, Some(principal(&ka, &ua)));
@@ -113,6 +114,30 @@ pub async fn check(cx: Ctx) {
         Some(principal(&ka2, &ua)),
         "revoking one key leaves the user's other keys working"
     );
+
+    // The caller comes with the site's current version, read with the key: none before the
+    // first publish, then each newly published one at once, from any store on the storage.
+    let other = cx.open_another().await;
+    let current = |store: std::sync::Arc<dyn fieldproof_store::Store>, hash: String| async move {
+        ok(store.authenticate(&hash).await, "authenticate").map(|p| p.current_app_version_id)
+    };
+    for (n, at) in [(1, T0 + 55), (2, T0 + 56)] {
+        let v = ok(
+            other.publish_app_version(a.id, app("inspection"), at).await,
+            "publish_app_version",
+        );
+        assert_eq!(
+            current(s.clone(), ka2.hash.clone()).await,
+            Some(Some(v.id)),
+            "the caller's current version is the one just published (publish {n})"
+        );
+    }
+    assert_eq!(
+        current(s.clone(), kb.hash.clone()).await,
+        Some(None),
+        "another site's publish does not give this site a version"
+    );
+
     let again = ok(s.revoke_key(a.id, ka.id, T0 + 60).await, "revoke_key twice");
     assert_eq!(
         again.revoked_date,

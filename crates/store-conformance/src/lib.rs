@@ -3,7 +3,8 @@
 //! The suite is the written form of what `fieldproof_store::Store` promises beyond its types:
 //! site scoping of every call, which errors mean what, idempotent creates, version numbering,
 //! list filters and order, that concurrent writes are each atomic and durable, and the job
-//! queue's leases, retries and dead letters. An engine's
+//! queue's leases, retries and dead letters, and that a work order's change and its audit
+//! event commit together. An engine's
 //! test implements [`Engine`] (how to make empty storage and open a store on it) and calls
 //! [`run_all`]; see `crates/store-sqlite/tests/conformance.rs`.
 //!
@@ -133,6 +134,7 @@ const CHECKS: &[(&str, Check)] = &[
         Box::pin(queued_analyses::record_is_idempotent(cx))
     }),
     ("audit_trail", |cx| Box::pin(audit::check(cx))),
+    ("audit_with_changes", |cx| Box::pin(audit::with_changes(cx))),
 ];
 
 /// The names of every check, in the order [`run_all`] runs them.

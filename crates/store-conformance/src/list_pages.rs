@@ -146,7 +146,7 @@ pub async fn follows_writes(cx: Ctx) {
 
     let update = |changes: WorkOrderChanges, va: Arc<AppVersion>| async move {
         ok(
-            s.update_work_order(a.id, wo_id, changes, va).await,
+            s.update_work_order(a.id, wo_id, changes, va, None).await,
             "update_work_order",
         )
     };

@@ -171,7 +171,7 @@ pub async fn update(cx: Ctx) {
     ];
     for (i, (changes, want)) in steps.into_iter().enumerate() {
         let got = ok(
-            s.update_work_order(a.id, original.id, changes.clone(), va.clone())
+            s.update_work_order(a.id, original.id, changes.clone(), va.clone(), None)
                 .await,
             "update_work_order",
         );
@@ -197,6 +197,7 @@ pub async fn update(cx: Ctx) {
                 ..Default::default()
             },
             vb.clone(),
+            None,
         )
         .await,
         "site B updating site A's work order",
@@ -207,6 +208,7 @@ pub async fn update(cx: Ctx) {
             Uuid::new_v4(),
             WorkOrderChanges::default(),
             va.clone(),
+            None,
         )
         .await,
         "updating an unknown work order",
@@ -228,7 +230,7 @@ pub async fn delete(cx: Ctx) {
     create(s, &kept).await;
 
     expect_not_found(
-        s.delete_work_order(b.id, gone.id).await,
+        s.delete_work_order(b.id, gone.id, None).await,
         "site B deleting site A's work order",
     );
     assert_eq!(
@@ -237,7 +239,7 @@ pub async fn delete(cx: Ctx) {
     );
 
     ok(
-        s.delete_work_order(a.id, gone.id).await,
+        s.delete_work_order(a.id, gone.id, None).await,
         "delete_work_order",
     );
     assert_eq!(
@@ -245,7 +247,10 @@ pub async fn delete(cx: Ctx) {
         None,
         "a deleted work order is gone"
     );
-    expect_not_found(s.delete_work_order(a.id, gone.id).await, "deleting twice");
+    expect_not_found(
+        s.delete_work_order(a.id, gone.id, None).await,
+        "deleting twice",
+    );
     expect_not_found(
         s.update_work_order(
             a.id,
@@ -255,6 +260,7 @@ pub async fn delete(cx: Ctx) {
                 ..Default::default()
             },
             va.clone(),
+            None,
         )
         .await,
         "updating a deleted work order",
@@ -308,7 +314,8 @@ pub async fn idempotency(mut cx: Ctx) {
     let first = work_order(&a, &va, "first", T0 + 100);
     let r1 = record("k1", "{\"id\":\"first\"}");
     match ok(
-        s.create_work_order(first.clone(), Some(r1.clone())).await,
+        s.create_work_order(first.clone(), Some(r1.clone()), None)
+            .await,
         "create",
     ) {
         CreateOutcome::Created(row) => assert_eq!(row, first),
@@ -328,7 +335,7 @@ pub async fn idempotency(mut cx: Ctx) {
     let second = work_order(&a, &va, "second", T0 + 200);
     let r2 = record("k1", "{\"id\":\"second\"}");
     match ok(
-        s.create_work_order(second.clone(), Some(r2)).await,
+        s.create_work_order(second.clone(), Some(r2), None).await,
         "create",
     ) {
         CreateOutcome::Replayed(stored) => {
@@ -351,7 +358,8 @@ pub async fn idempotency(mut cx: Ctx) {
     let rb = record("k1", "{\"id\":\"b\"}");
     assert_eq!(
         ok(
-            s.create_work_order(on_b.clone(), Some(rb.clone())).await,
+            s.create_work_order(on_b.clone(), Some(rb.clone()), None)
+                .await,
             "create"
         ),
         CreateOutcome::Created(on_b),
@@ -371,7 +379,7 @@ pub async fn idempotency(mut cx: Ctx) {
         ..work_order(&a, &va, "broken", T0 + 450)
     };
     let failed = s
-        .create_work_order(broken, Some(record("k-broken", "{}")))
+        .create_work_order(broken, Some(record("k-broken", "{}")), None)
         .await;
     assert!(
         failed.is_err(),

@@ -225,7 +225,7 @@ async fn run(store: Arc<dyn Store>, total: usize, analyze_url: Option<&str>) -> 
         timed("create work order, one at a time", one_by_one, async {
             for i in 0..one_by_one {
                 store
-                    .create_work_order(work_order(&site, vid, i), None)
+                    .create_work_order(work_order(&site, vid, i), None, None)
                     .await
                     .expect("create");
             }
@@ -245,7 +245,7 @@ async fn run(store: Arc<dyn Store>, total: usize, analyze_url: Option<&str>) -> 
                     let s = s.clone();
                     async move {
                         let i = one_by_one + t * per_task + n;
-                        st.create_work_order(work_order(&s, vid, i), None)
+                        st.create_work_order(work_order(&s, vid, i), None, None)
                             .await
                             .expect("create");
                     }
@@ -308,7 +308,7 @@ async fn run(store: Arc<dyn Store>, total: usize, analyze_url: Option<&str>) -> 
                         now: 1_800_000_000_000_000,
                         ..Default::default()
                     };
-                    st.update_work_order(site_id, id, changes, v)
+                    st.update_work_order(site_id, id, changes, v, None)
                         .await
                         .expect("update");
                 }

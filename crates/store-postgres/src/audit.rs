@@ -24,22 +24,54 @@ fn from_row(r: &Row) -> StoreResult<AuditEvent> {
     })
 }
 
-pub async fn insert(db: &mut Db<'_, impl GenericClient + Sync>, e: &AuditEvent) -> StoreResult<()> {
-    db.execute(
-        &format!("INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
-        &[
-            &e.id,
-            &e.site_id,
-            &e.actor,
-            &e.action,
-            &e.object_type,
-            &e.object_id,
-            &Json(&e.details),
-            &e.create_date,
-        ],
+/// `INSERT INTO audit_events` with the event's eight values as parameters `$first` onwards.
+pub(crate) fn insert_sql(first: usize) -> String {
+    let values: Vec<String> = (first..first + 8).map(|i| format!("${i}")).collect();
+    format!(
+        "INSERT INTO audit_events ({COLUMNS}) VALUES ({})",
+        values.join(", ")
     )
-    .await
-    .map_err(|err| conflict_or_backend(err, || format!("audit event {} already exists", e.id)))?;
+}
+
+/// The parameters of [`insert_sql`], in order; `details` is `Json(&e.details)`, made by the
+/// caller so that it outlives the statement.
+pub(crate) fn params<'a>(
+    e: &'a AuditEvent,
+    details: &'a Json<&'a serde_json::Value>,
+) -> [&'a (dyn ToSql + Sync); 8] {
+    [
+        &e.id,
+        &e.site_id,
+        &e.actor,
+        &e.action,
+        &e.object_type,
+        &e.object_id,
+        details,
+        &e.create_date,
+    ]
+}
+
+pub async fn insert(db: &mut Db<'_, impl GenericClient + Sync>, e: &AuditEvent) -> StoreResult<()> {
+    let details = Json(&e.details);
+    db.execute(&insert_sql(1), &params(e, &details))
+        .await
+        .map_err(|err| {
+            conflict_or_backend(err, || format!("audit event {} already exists", e.id))
+        })?;
+    Ok(())
+}
+
+/// Inserts the event of a change in the change's own transaction: any failure is the engine's
+/// (the caller made the id and named its own site), so it is `Backend`, never a `Conflict` or a
+/// `NotFound` that the API would answer as the client's fault.
+pub async fn insert_with_change(
+    db: &mut Db<'_, impl GenericClient + Sync>,
+    e: &AuditEvent,
+) -> StoreResult<()> {
+    let details = Json(&e.details);
+    db.execute(&insert_sql(1), &params(e, &details))
+        .await
+        .map_err(backend)?;
     Ok(())
 }
 

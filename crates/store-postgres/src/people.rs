@@ -210,8 +210,10 @@ pub async fn authenticate(
     }
     let row = db
         .query_opt(
-            "SELECT k.id, k.site_id, u.id, u.email, u.role FROM api_keys k
+            "SELECT k.id, k.site_id, u.id, u.email, u.role, s.current_app_version_id
+             FROM api_keys k
              JOIN users u ON u.id = k.user_id AND u.site_id = k.site_id
+             JOIN sites s ON s.id = k.site_id
              WHERE k.hash = $1 AND k.revoked_date IS NULL",
             &[&hash],
         )
@@ -225,5 +227,6 @@ pub async fn authenticate(
         user_id: r.try_get(2).map_err(bad)?,
         email: r.try_get(3).map_err(bad)?,
         role: role(&r, 4)?,
+        current_app_version_id: r.try_get(5).map_err(bad)?,
     }))
 }

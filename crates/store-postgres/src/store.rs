@@ -166,10 +166,16 @@ impl Store for PostgresStore {
         &self,
         work_order: WorkOrderRow,
         idempotency: Option<IdempotencyRecord>,
+        event: Option<AuditEvent>,
     ) -> StoreResult<CreateOutcome> {
         let Some(record) = idempotency else {
-            // One statement: its own transaction.
-            with_db!(self, |db| work_orders::insert(&mut db, &work_order).await)?;
+            // One statement (the event in a `WITH`): its own transaction.
+            with_db!(self, |db| work_orders::insert(
+                &mut db,
+                &work_order,
+                event.as_ref()
+            )
+            .await)?;
             return Ok(CreateOutcome::Created(work_order));
         };
         let site_id = work_order.site_id;
@@ -179,7 +185,7 @@ impl Store for PostgresStore {
             read_only = false,
             |db| {
                 if work_orders::claim_idempotency_key(&mut db, site_id, &record).await? {
-                    work_orders::insert(&mut db, &work_order)
+                    work_orders::insert(&mut db, &work_order, event.as_ref())
                         .await
                         .map(|_| true)
                 } else {
@@ -212,17 +218,36 @@ impl Store for PostgresStore {
         id: Uuid,
         changes: WorkOrderChanges,
         version: Arc<AppVersion>,
+        event: Option<AuditEvent>,
     ) -> StoreResult<WorkOrderRow> {
         in_transaction!(
             self,
             IsolationLevel::ReadCommitted,
             read_only = false,
-            |db| work_orders::update(&mut db, site_id, id, changes, &version).await
+            |db| {
+                let row = work_orders::update(&mut db, site_id, id, changes, &version).await?;
+                if let Some(e) = &event {
+                    audit::insert_with_change(&mut db, e).await?;
+                }
+                Ok(row)
+            }
         )
     }
 
-    async fn delete_work_order(&self, site_id: Uuid, id: Uuid) -> StoreResult<()> {
-        with_db!(self, |db| work_orders::delete(&mut db, site_id, id).await)
+    async fn delete_work_order(
+        &self,
+        site_id: Uuid,
+        id: Uuid,
+        event: Option<AuditEvent>,
+    ) -> StoreResult<()> {
+        // One statement (the event in a `WITH`): its own transaction.
+        with_db!(self, |db| work_orders::delete(
+            &mut db,
+            site_id,
+            id,
+            event.as_ref()
+        )
+        .await)
     }
 
     async fn list_work_orders(

@@ -8,10 +8,11 @@ use fieldproof_domain::app::AppVersion;
 use fieldproof_domain::metadata::index_text;
 use fieldproof_domain::score::{progress_score, TaskState};
 use fieldproof_store::*;
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::{GenericClient, Row, Transaction};
 use uuid::Uuid;
 
+use crate::audit;
 use crate::error::{backend, corrupt};
 use crate::pool::Db;
 
@@ -78,40 +79,60 @@ fn terms(wo: &WorkOrderRow) -> Vec<String> {
     tags.chain(types).chain(metadata).collect()
 }
 
+/// Inserts the work order and, when given, its audit event, in one statement (so one implicit
+/// transaction and one round trip when the caller has no transaction of its own: the event rides
+/// in a data-modifying `WITH`).
 pub async fn insert(
     db: &mut Db<'_, impl GenericClient + Sync>,
     wo: &WorkOrderRow,
+    event: Option<&AuditEvent>,
 ) -> StoreResult<()> {
     let engineer = wo.field_engineer.as_ref();
-    db.execute(
-        &format!(
-            "INSERT INTO work_orders ({COLUMNS}, terms) VALUES
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
-        ),
-        &[
-            &wo.id,
-            &wo.site_id,
-            &wo.app_version_id,
-            &wo.name,
-            &Json(&wo.metadata),
-            &Json(&wo.tags),
-            &wo.parameters.as_ref().map(Json),
-            &Json(&wo.types),
-            &engineer.map(|e| e.user_id),
-            &engineer.map(|e| e.email.as_str()),
-            &engineer.map(|e| e.name.as_str()),
-            &wo.user_group_ids,
-            &wo.progress_score,
-            &wo.review_date,
-            &wo.create_date,
-            &wo.update_date,
-            &wo.first_analysis_id,
-            &wo.latest_analysis_id,
-            &terms(wo),
-        ],
-    )
-    .await
-    .map_err(backend)?;
+    let (engineer_id, engineer_email, engineer_name) = (
+        engineer.map(|e| e.user_id),
+        engineer.map(|e| e.email.as_str()),
+        engineer.map(|e| e.name.as_str()),
+    );
+    let (metadata, tags, types) = (Json(&wo.metadata), Json(&wo.tags), Json(&wo.types));
+    let parameters = wo.parameters.as_ref().map(Json);
+    let terms = terms(wo);
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+        &wo.id,
+        &wo.site_id,
+        &wo.app_version_id,
+        &wo.name,
+        &metadata,
+        &tags,
+        &parameters,
+        &types,
+        &engineer_id,
+        &engineer_email,
+        &engineer_name,
+        &wo.user_group_ids,
+        &wo.progress_score,
+        &wo.review_date,
+        &wo.create_date,
+        &wo.update_date,
+        &wo.first_analysis_id,
+        &wo.latest_analysis_id,
+        &terms,
+    ];
+    let insert = format!(
+        "INSERT INTO work_orders ({COLUMNS}, terms) VALUES
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+    );
+    let details = event.map(|e| Json(&e.details));
+    let sql = match (event, &details) {
+        (Some(e), Some(details)) => {
+            params.extend(audit::params(e, details));
+            format!("WITH event AS ({}) {insert}", audit::insert_sql(20))
+        }
+        _ => insert,
+    };
+    db.execute(&sql, &params)
+        .await
+        // The event's failures are the engine's too (see `audit::insert_with_change`).
+        .map_err(backend)?;
     Ok(())
 }
 
@@ -233,18 +254,42 @@ pub async fn update(
 }
 
 /// Deletes the work order; its task states go with it (`ON DELETE CASCADE`).
+/// Deletes the work order and, when given and when there was one to delete, writes its audit
+/// event, in one statement (one implicit transaction, one round trip).
 pub async fn delete(
     db: &mut Db<'_, impl GenericClient + Sync>,
     site_id: Uuid,
     id: Uuid,
+    event: Option<&AuditEvent>,
 ) -> StoreResult<()> {
-    let n = db
-        .execute(
-            "DELETE FROM work_orders WHERE id = $1 AND site_id = $2",
-            &[&id, &site_id],
-        )
-        .await
-        .map_err(backend)?;
+    let n = match event {
+        None => db
+            .execute(
+                "DELETE FROM work_orders WHERE id = $1 AND site_id = $2",
+                &[&id, &site_id],
+            )
+            .await
+            .map_err(backend)?,
+        Some(e) => {
+            let details = Json(&e.details);
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![&id, &site_id];
+            params.extend(audit::params(e, &details));
+            let row = db
+                .query_one(
+                    "WITH gone AS (DELETE FROM work_orders WHERE id = $1 AND site_id = $2
+                                   RETURNING id),
+                          event AS (INSERT INTO audit_events
+                                    (id, site_id, actor, action, object_type, object_id,
+                                     details, create_date)
+                                    SELECT $3, $4, $5, $6, $7, $8, $9, $10 FROM gone)
+                     SELECT count(*) FROM gone",
+                    &params,
+                )
+                .await
+                .map_err(backend)?;
+            row.try_get::<_, i64>(0).map_err(backend)? as u64
+        }
+    };
     if n == 0 {
         return Err(StoreError::NotFound);
     }

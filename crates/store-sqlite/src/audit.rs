@@ -1,6 +1,6 @@
 //! The audit trail: events appended by the writer, listed by the readers.
 
-use fieldproof_store::{AuditEvent, AuditFilter, StoreResult};
+use fieldproof_store::{AuditEvent, AuditFilter, StoreError, StoreResult};
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, Row};
 use uuid::Uuid;
@@ -39,6 +39,16 @@ pub fn insert(c: &Connection, e: &AuditEvent) -> StoreResult<()> {
     ))
     .map_err(|err| conflict_or_backend(err, || format!("audit event {} already exists", e.id)))?;
     Ok(())
+}
+
+/// Inserts the event of a change in the change's own job: any failure is the engine's (the
+/// caller made the id and named its own site), so it is `Backend`, never a `Conflict` or a
+/// `NotFound` that the API would answer as the client's fault.
+pub fn insert_with_change(c: &Connection, e: &AuditEvent) -> StoreResult<()> {
+    insert(c, e).map_err(|err| match err {
+        StoreError::Backend(m) => StoreError::Backend(m),
+        other => StoreError::Backend(format!("the change's audit event {}: {other}", e.id)),
+    })
 }
 
 pub fn list(

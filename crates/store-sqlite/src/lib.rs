@@ -2,7 +2,8 @@
 //!
 //! One database file in WAL mode with `synchronous = FULL`: a write is acknowledged only after
 //! its transaction's commit has reached the disk. Writes go through one writer thread that
-//! commits in groups (`writer`); reads use a pool of read-only connections (`readers`).
+//! commits in groups (`writer`); reads use a pool of read-only connections (`readers`): lookups
+//! by key run in place on the caller's thread, anything that may scan on a blocking thread.
 #![forbid(unsafe_code)]
 
 mod analyses;
@@ -209,7 +210,7 @@ impl Store for SqliteStore {
     async fn find_user_by_email(&self, site_id: Uuid, email: &str) -> StoreResult<Option<User>> {
         let email = email.to_lowercase();
         self.readers
-            .read(move |c| people::find_user_by_email(c, site_id, &email))
+            .read_now(|c| people::find_user_by_email(c, site_id, &email))
             .await
     }
 
@@ -244,9 +245,8 @@ impl Store for SqliteStore {
     }
 
     async fn authenticate(&self, key_hash: &str) -> StoreResult<Option<Principal>> {
-        let hash = key_hash.to_string();
         self.readers
-            .read(move |c| people::authenticate(c, &hash))
+            .read_now(|c| people::authenticate(c, key_hash))
             .await
     }
 
@@ -277,7 +277,7 @@ impl Store for SqliteStore {
     async fn current_app_version(&self, site_id: Uuid) -> StoreResult<Option<Arc<AppVersion>>> {
         let id = self
             .readers
-            .read(move |c| apps::current_id(c, site_id))
+            .read_now(|c| apps::current_id(c, site_id))
             .await?;
         match id {
             None => Ok(None),
@@ -293,15 +293,23 @@ impl Store for SqliteStore {
         &self,
         work_order: WorkOrderRow,
         idempotency: Option<IdempotencyRecord>,
+        event: Option<AuditEvent>,
     ) -> StoreResult<CreateOutcome> {
+        // One job, so one savepoint: the event is written with the work order or not at all.
         self.writer
-            .write(move |c| work_orders::create(c, work_order, idempotency))
+            .write(move |c| {
+                let outcome = work_orders::create(c, work_order, idempotency)?;
+                if let (CreateOutcome::Created(_), Some(e)) = (&outcome, &event) {
+                    audit::insert_with_change(c, e)?;
+                }
+                Ok(outcome)
+            })
             .await
     }
 
     async fn get_work_order(&self, site_id: Uuid, id: Uuid) -> StoreResult<Option<WorkOrderRow>> {
         self.readers
-            .read(move |c| work_orders::get(c, site_id, id))
+            .read_now(|c| work_orders::get(c, site_id, id))
             .await
     }
 
@@ -311,15 +319,32 @@ impl Store for SqliteStore {
         id: Uuid,
         changes: WorkOrderChanges,
         version: Arc<AppVersion>,
+        event: Option<AuditEvent>,
     ) -> StoreResult<WorkOrderRow> {
         self.writer
-            .write(move |c| work_orders::update(c, site_id, id, changes, &version))
+            .write(move |c| {
+                let row = work_orders::update(c, site_id, id, changes, &version)?;
+                event
+                    .iter()
+                    .try_for_each(|e| audit::insert_with_change(c, e))?;
+                Ok(row)
+            })
             .await
     }
 
-    async fn delete_work_order(&self, site_id: Uuid, id: Uuid) -> StoreResult<()> {
+    async fn delete_work_order(
+        &self,
+        site_id: Uuid,
+        id: Uuid,
+        event: Option<AuditEvent>,
+    ) -> StoreResult<()> {
         self.writer
-            .write(move |c| work_orders::delete(c, site_id, id))
+            .write(move |c| {
+                work_orders::delete(c, site_id, id)?;
+                event
+                    .iter()
+                    .try_for_each(|e| audit::insert_with_change(c, e))
+            })
             .await
     }
 
@@ -338,7 +363,7 @@ impl Store for SqliteStore {
 
     async fn task_states(&self, site_id: Uuid, work_order_id: Uuid) -> StoreResult<TaskStates> {
         self.readers
-            .read(move |c| work_orders::task_states(c, site_id, work_order_id))
+            .read_now(|c| work_orders::task_states(c, site_id, work_order_id))
             .await
     }
 
@@ -355,13 +380,13 @@ impl Store for SqliteStore {
 
     async fn list_inputs(&self, site_id: Uuid, work_order_id: Uuid) -> StoreResult<Vec<InputRow>> {
         self.readers
-            .read(move |c| analyses::list_inputs(c, site_id, work_order_id))
+            .read_now(|c| analyses::list_inputs(c, site_id, work_order_id))
             .await
     }
 
     async fn get_analysis(&self, site_id: Uuid, id: Uuid) -> StoreResult<Option<AnalysisRow>> {
         self.readers
-            .read(move |c| analyses::get_analysis(c, site_id, id))
+            .read_now(|c| analyses::get_analysis(c, site_id, id))
             .await
     }
 
@@ -418,9 +443,8 @@ impl Store for SqliteStore {
         site_id: Uuid,
         key: &str,
     ) -> StoreResult<Option<IdempotencyRecord>> {
-        let key = key.to_string();
         self.readers
-            .read(move |c| work_orders::idempotency_record(c, site_id, &key))
+            .read_now(|c| work_orders::idempotency_record(c, site_id, key))
             .await
     }
 

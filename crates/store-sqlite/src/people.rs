@@ -173,8 +173,10 @@ pub fn revoke_key(c: &Connection, site_id: Uuid, key_id: Uuid, now: i64) -> Stor
 
 pub fn authenticate(c: &Connection, hash: &str) -> StoreResult<Option<Principal>> {
     c.prepare_cached(
-        "SELECT k.id, k.site_id, u.id, u.email, u.role FROM api_keys k
+        "SELECT k.id, k.site_id, u.id, u.email, u.role, s.current_app_version_id
+         FROM api_keys k
          JOIN users u ON u.id = k.user_id AND u.site_id = k.site_id
+         JOIN sites s ON s.id = k.site_id
          WHERE k.hash = ?1 AND k.revoked_date IS NULL",
     )
     .map_err(backend)?
@@ -185,6 +187,10 @@ pub fn authenticate(c: &Connection, hash: &str) -> StoreResult<Option<Principal>
             user_id: parse_uuid(&r.get::<_, String>(2)?)?,
             email: r.get(3)?,
             role: parse_role(&r.get::<_, String>(4)?)?,
+            current_app_version_id: r
+                .get::<_, Option<String>>(5)?
+                .map(|s| parse_uuid(&s))
+                .transpose()?,
         })
     })
     .optional()

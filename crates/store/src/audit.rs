@@ -1,10 +1,15 @@
 //! The audit trail: who changed what, and when, on a site.
 //!
-//! An event is written after the change it describes has committed, by whoever made the change
-//! (an API handler, the admin CLI), in a write of its own. Not in the change's transaction: the
-//! trail is a record for people, and a change that committed must stay acknowledged even when its
-//! event could not be written (the writer logs that loudly). Events are never updated or deleted,
-//! not even when their object is (a deleted work order keeps its history).
+//! A work order's create, update and delete carry their event into the store's write
+//! (`Store::create_work_order` and the others take an `Option<AuditEvent>`): the event commits in
+//! the change's transaction, so a change that is acknowledged has its event, and a crash cannot
+//! keep one without the other. It is also cheaper: one durable commit per change instead of two.
+//! Other changes (analyses, corrections, reviews; users, keys and versions made from the CLI)
+//! still record their event after the change has committed, in a write of its own
+//! (`Store::record_audit`); there a change that committed stays acknowledged even when its event
+//! could not be written (the writer logs that loudly), and a crash between the two loses the
+//! event. Events are never updated or deleted, not even when their object is (a deleted work
+//! order keeps its history).
 
 use serde_json::Value;
 use uuid::Uuid;
@@ -72,7 +77,7 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    /// An event with a fresh id.
+    /// An event with a fresh, time-ordered id ([`new_id`](crate::new_id)).
     pub fn new(
         site_id: Uuid,
         actor: impl Into<String>,
@@ -83,7 +88,7 @@ impl AuditEvent {
         create_date: i64,
     ) -> Self {
         Self {
-            id: Uuid::new_v4(),
+            id: crate::new_id(),
             site_id,
             actor: actor.into(),
             action: action.to_string(),

@@ -66,6 +66,10 @@ pub struct Principal {
     pub user_id: Uuid,
     pub email: String,
     pub role: Role,
+    /// The site's current application version when the key was checked, read with it: a create
+    /// needs it, and reading both at once saves the request a second trip to the store (the
+    /// version itself is cached by id, see `Store::app_version`).
+    pub current_app_version_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -9,9 +9,9 @@ use fieldproof_domain::score::progress_score;
 use fieldproof_domain::work_order::parse_create;
 use fieldproof_store::{actions, CreateOutcome, IdempotencyRecord, TaskStates, WorkOrderRow};
 use serde_json::{json, Value};
-use uuid::Uuid;
 
 use super::{render, resolve_references};
+use crate::audit::change_event;
 use crate::error::{json_response, ApiError, ApiResult};
 use crate::extract::{Caller, JsonObject};
 use crate::time::now_micros;
@@ -35,7 +35,13 @@ pub async fn create(
             return replay(record, &request_hash);
         }
     }
-    let version = state.store.current_app_version(site_id).await?.ok_or_else(|| {
+    // The site's current version was read with the key (one trip to the store instead of two);
+    // the version itself comes from the store's cache.
+    let version = match caller.0.current_app_version_id {
+        Some(id) => state.store.app_version(site_id, id).await?,
+        None => None,
+    };
+    let version = version.ok_or_else(|| {
         ApiError::Conflict(
             "This site has no application yet: an administrator must publish one (fieldproof app publish FILE --site SITE).".into(),
         )
@@ -47,7 +53,7 @@ pub async fn create(
     let now = now_micros();
     let types = refs.types.unwrap_or_default();
     let row = WorkOrderRow {
-        id: Uuid::new_v4(),
+        id: fieldproof_store::new_id(),
         site_id,
         app_version_id: version.id,
         name: command.name.into_string(),
@@ -65,7 +71,14 @@ pub async fn create(
         latest_analysis_id: None,
     };
     let rendered = render::work_order(&row, &version, None, Some(Vec::new()));
-    let (id, details) = (row.id, created_details(&row));
+    let action = actions::WORK_ORDER_CREATE;
+    let event = change_event(
+        &caller.0,
+        action,
+        "work_order",
+        row.id,
+        created_details(&row),
+    );
     let record = idempotency_key.map(|key| IdempotencyRecord {
         key,
         request_hash: request_hash.clone(),
@@ -73,13 +86,13 @@ pub async fn create(
         body: rendered.to_string(),
         create_date: now,
     });
-    match state.store.create_work_order(row, record).await? {
-        CreateOutcome::Created(_) => {
-            let action = actions::WORK_ORDER_CREATE;
-            crate::audit::record_change(&state, &caller.0, action, "work_order", id, details).await;
-            Ok(json_response(StatusCode::CREATED, &rendered))
-        }
-        // A replay creates nothing, so it records nothing.
+    // The event commits with the work order (a replay writes neither).
+    match state
+        .store
+        .create_work_order(row, record, Some(event))
+        .await?
+    {
+        CreateOutcome::Created(_) => Ok(json_response(StatusCode::CREATED, &rendered)),
         // Another request with the same key won the race between our check and our write.
         CreateOutcome::Replayed(record) => replay(record, &request_hash),
     }

@@ -1,7 +1,8 @@
 //! `DELETE /v0.2/work-orders/{id}/` → 204 with an empty body.
 //!
 //! The audit trail keeps the work order's events, and this one says what was deleted (its name
-//! and version), read just before: afterwards there is nothing left to read it from.
+//! and version), read just before: afterwards there is nothing left to read it from. It commits
+//! with the deletion.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,6 +11,7 @@ use fieldproof_store::{actions, StoreError};
 use serde_json::json;
 
 use super::parse_id;
+use crate::audit::change_event;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, Caller};
 use crate::AppState;
@@ -26,14 +28,23 @@ pub async fn delete(
         .get_work_order(site_id, parse_id(&id)?)
         .await?
         .ok_or(ApiError::WorkOrderNotFound)?;
-    match state.store.delete_work_order(site_id, wo.id).await {
-        Ok(()) => {}
-        // Deleted by another request meanwhile: that request recorded it.
-        Err(StoreError::NotFound) => return Err(ApiError::WorkOrderNotFound),
-        Err(e) => return Err(e.into()),
-    }
     let details = json!({"name": wo.name, "app_version_id": wo.app_version_id});
-    let action = actions::WORK_ORDER_DELETE;
-    crate::audit::record_change(&state, &caller.0, action, "work_order", wo.id, details).await;
-    Ok(StatusCode::NO_CONTENT)
+    let event = change_event(
+        &caller.0,
+        actions::WORK_ORDER_DELETE,
+        "work_order",
+        wo.id,
+        details,
+    );
+    // The event commits with the deletion.
+    match state
+        .store
+        .delete_work_order(site_id, wo.id, Some(event))
+        .await
+    {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        // Deleted by another request meanwhile: that request recorded it.
+        Err(StoreError::NotFound) => Err(ApiError::WorkOrderNotFound),
+        Err(e) => Err(e.into()),
+    }
 }

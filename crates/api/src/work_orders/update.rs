@@ -9,6 +9,7 @@ use fieldproof_store::{actions, StoreError, WorkOrderChanges};
 use serde_json::{json, Map, Value};
 
 use super::{full_representation, load, parse_id, resolve_references};
+use crate::audit::change_event;
 use crate::error::{json_response, ApiError, ApiResult};
 use crate::extract::{ApiPath, Caller, JsonObject};
 use crate::time::now_micros;
@@ -37,17 +38,23 @@ pub async fn update(
         types: refs.types,
         now: now_micros(),
     };
-    let details = changed_fields(&changes);
+    let action = actions::WORK_ORDER_UPDATE;
+    let event = change_event(
+        &caller.0,
+        action,
+        "work_order",
+        wo.id,
+        changed_fields(&changes),
+    );
+    // The event commits with the change.
     let updated = match state
         .store
-        .update_work_order(site_id, wo.id, changes, version.clone())
+        .update_work_order(site_id, wo.id, changes, version.clone(), Some(event))
         .await
     {
         Err(StoreError::NotFound) => return Err(ApiError::WorkOrderNotFound),
         other => other?,
     };
-    let action = actions::WORK_ORDER_UPDATE;
-    crate::audit::record_change(&state, &caller.0, action, "work_order", wo.id, details).await;
     let body = full_representation(&state, &headers, &updated, &version, true).await?;
     Ok(json_response(StatusCode::OK, &body))
 }
