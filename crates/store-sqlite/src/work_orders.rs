@@ -107,62 +107,136 @@ pub fn create(
         wo.latest_analysis_id.map(|u| u.to_string()),
     ])
     .map_err(backend)?;
-    write_index(c, &wo, true, true, true)?;
+    write_index(c, &wo, Kinds::Fresh)?;
     Ok(CreateOutcome::Created(wo))
 }
 
-/// Rewrites the list-filter entries of the kinds that changed (see migration 0004: interned
-/// terms, postings in list order; the triggers keep the counts).
-fn write_index(
-    c: &Connection,
-    wo: &WorkOrderRow,
-    tags: bool,
-    types: bool,
-    metadata: bool,
-) -> StoreResult<()> {
-    let id = wo.id.to_string();
-    let site = wo.site_id.to_string();
-    let mut clear = c
-        .prepare_cached(
-            "DELETE FROM work_order_terms WHERE work_order_id = ?1 AND term_id IN
-                (SELECT p.term_id FROM work_order_terms p JOIN list_terms t ON t.id = p.term_id
-                 WHERE p.work_order_id = ?1 AND t.kind = ?2)",
-        )
-        .map_err(backend)?;
-    let mut term = c
+/// Which kinds of list-filter entries [`write_index`] writes: `Fresh` for a new work order (it
+/// has none to clear), `Changed` for the kinds an update replaced.
+enum Kinds {
+    Fresh,
+    Changed {
+        tags: bool,
+        types: bool,
+        metadata: bool,
+    },
+}
+
+/// Most term ids the writer thread remembers; past it the map starts over. A few MB at most,
+/// whatever the number of rows (a site's terms include one per `customer_ref`-like value).
+const MAX_CACHED_TERMS: usize = 16_384;
+
+thread_local! {
+    /// Ids of list terms (by site, kind, key and value) known to be in the database, kept by the
+    /// writer thread (the only one that runs writes, so one map per store): with it a posting is
+    /// one statement instead of an upsert of the term and a posting insert that looks it up.
+    ///
+    /// Terms are never deleted and their ids never change (`INTEGER PRIMARY KEY`, kept by
+    /// `VACUUM`), so an id stays right once its row is committed. What could make one wrong is a
+    /// rollback of the row's creation, so a term is remembered only when it was already there
+    /// before the job asking for it (a job's own new term may still be rolled back with its
+    /// savepoint), and the writer forgets everything when a group commit fails
+    /// ([`forget_terms`]). Another process adds terms but never removes one.
+    static TERM_IDS: std::cell::RefCell<std::collections::HashMap<String, i64>> =
+        Default::default();
+}
+
+/// Forgets every remembered term id: the writer calls it when a transaction did not commit, since
+/// terms its jobs found may have been created earlier in that same transaction.
+pub fn forget_terms() {
+    TERM_IDS.with(|t| t.borrow_mut().clear());
+}
+
+/// The id of a term of `site`, creating the term when it is new.
+fn term_id(c: &Connection, site: &str, kind: &str, key: &str, value: &str) -> StoreResult<i64> {
+    // Unambiguous whatever the key and value hold: the site id and the kind have fixed lengths,
+    // and the key's length says where the value starts.
+    let name = format!("{site}{kind}{}:{key}{value}", key.len());
+    if let Some(id) = TERM_IDS.with(|t| t.borrow().get(&name).copied()) {
+        return Ok(id);
+    }
+    let inserted = c
         .prepare_cached(
             "INSERT INTO list_terms (site_id, kind, key, value) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (site_id, kind, key, value) DO NOTHING",
         )
+        .map_err(backend)?
+        .execute((site, kind, key, value))
         .map_err(backend)?;
+    if inserted == 1 {
+        // New in this job: not remembered (see `TERM_IDS`).
+        return Ok(c.last_insert_rowid());
+    }
+    let id: i64 = c
+        .prepare_cached(
+            "SELECT id FROM list_terms WHERE site_id = ?1 AND kind = ?2 AND key = ?3 AND value = ?4",
+        )
+        .map_err(backend)?
+        .query_row((site, kind, key, value), |r| r.get(0))
+        .map_err(backend)?;
+    TERM_IDS.with(|t| {
+        let mut t = t.borrow_mut();
+        if t.len() >= MAX_CACHED_TERMS {
+            t.clear();
+        }
+        t.insert(name, id);
+    });
+    Ok(id)
+}
+
+/// Writes the list-filter entries of the given kinds, replacing the old ones of those kinds
+/// (see migration 0004: interned terms, postings in list order; the triggers keep the counts).
+fn write_index(c: &Connection, wo: &WorkOrderRow, kinds: Kinds) -> StoreResult<()> {
+    let id = wo.id.to_string();
+    let site = wo.site_id.to_string();
+    let (clear, (tags, types, metadata)) = match kinds {
+        Kinds::Fresh => (false, (true, true, true)),
+        Kinds::Changed {
+            tags,
+            types,
+            metadata,
+        } => (true, (tags, types, metadata)),
+    };
+    let clear_kind = |kind: &str| -> StoreResult<()> {
+        if clear {
+            c.prepare_cached(
+                "DELETE FROM work_order_terms WHERE work_order_id = ?1 AND term_id IN
+                    (SELECT p.term_id FROM work_order_terms p JOIN list_terms t ON t.id = p.term_id
+                     WHERE p.work_order_id = ?1 AND t.kind = ?2)",
+            )
+            .map_err(backend)?
+            .execute((&id, kind))
+            .map_err(backend)?;
+        }
+        Ok(())
+    };
     let mut posting = c
         .prepare_cached(
             "INSERT OR IGNORE INTO work_order_terms (term_id, create_date, work_order_id)
-             SELECT id, ?5, ?6 FROM list_terms
-             WHERE site_id = ?1 AND kind = ?2 AND key = ?3 AND value = ?4",
+             VALUES (?1, ?2, ?3)",
         )
         .map_err(backend)?;
     let mut insert = |kind: &str, key: &str, value: &str| -> StoreResult<()> {
-        term.execute((&site, kind, key, value)).map_err(backend)?;
+        let term = term_id(c, &site, kind, key, value)?;
         posting
-            .execute((&site, kind, key, value, wo.create_date, &id))
+            .execute((term, wo.create_date, &id))
             .map_err(backend)?;
         Ok(())
     };
     if tags {
-        clear.execute((&id, "t")).map_err(backend)?;
+        clear_kind("t")?;
         for t in &wo.tags {
             insert("t", "", t)?;
         }
     }
     if types {
-        clear.execute((&id, "y")).map_err(backend)?;
+        clear_kind("y")?;
         for t in &wo.types {
             insert("y", "", t)?;
         }
     }
     if metadata {
-        clear.execute((&id, "m")).map_err(backend)?;
+        clear_kind("m")?;
         for (k, v) in &wo.metadata {
             if let Some(text) = index_text(v) {
                 insert("m", k, &text)?;
@@ -239,7 +313,15 @@ pub fn update(
         wo.update_date,
     ])
     .map_err(backend)?;
-    write_index(c, &wo, tags, types, metadata)?;
+    write_index(
+        c,
+        &wo,
+        Kinds::Changed {
+            tags,
+            types,
+            metadata,
+        },
+    )?;
     Ok(wo)
 }
 

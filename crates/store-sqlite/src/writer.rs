@@ -106,6 +106,7 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>) {
         if let Err(e) = &commit {
             tracing::error!(error = %e, jobs = finishers.len(), "group commit failed");
             let _ = conn.execute_batch("ROLLBACK");
+            crate::work_orders::forget_terms();
         }
         for finish in finishers {
             finish(commit.clone());
