@@ -1,6 +1,6 @@
 //! `fieldproof bench analyze`: analyses per second and their latency through the HTTP API, for
 //! a 1 MB JPEG, with the server's time split into decode, checks and model; and the latency of
-//! work-order CRUD alone and while analyses run.
+//! work-order CRUD at a fixed rate, alone and while analyses take every core they can.
 //!
 //! The server runs in this process on loopback with the real models, a temporary SQLite file and
 //! blob directory. Every analysis goes to a work order of its own: the duplicate check compares a
@@ -26,9 +26,12 @@ pub struct AnalyzeArgs {
     /// Concurrent analysis clients.
     #[arg(long, default_value_t = 4)]
     pub clients: usize,
-    /// Concurrent CRUD clients.
-    #[arg(long, default_value_t = 4)]
+    /// CRUD connections.
+    #[arg(long, default_value_t = 16)]
     pub crud_clients: usize,
+    /// CRUD requests per second, over all connections (an open loop: see `crud`).
+    #[arg(long, default_value_t = 400.0)]
+    pub crud_rate: f64,
     /// A JPEG to send instead of the generated 1 MB photo.
     #[arg(long)]
     pub photo: Option<std::path::PathBuf>,
@@ -113,22 +116,18 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     );
     let client = reqwest::Client::new();
     let auth = format!("Token {key}");
-    println!("fieldproof bench analyze: photo {:.2} MB, {} analysis clients, {} CRUD clients, {} s per phase, {} cores, analysis threads at nice +{}",
-        photo.len() as f64 / 1e6, args.clients, args.crud_clients, args.seconds,
+    let (clients, rate) = (args.crud_clients.max(1), args.crud_rate.max(1.0));
+    println!("fieldproof bench analyze: photo {:.2} MB, {} analysis clients (closed loop), CRUD at {:.0} requests/s over {} connections (open loop), {} s per phase, {} cores, analysis threads at nice +{}",
+        photo.len() as f64 / 1e6, args.clients, rate, clients, args.seconds,
         std::thread::available_parallelism().map_or(0, |n| n.get()), args.analysis_nice_increment);
 
     // Warm-up: the first analysis of a version embeds the example photos.
     analyze_once(&client, &base, &auth, &body).await?;
 
     let phase = Duration::from_secs(args.seconds);
-    let (mut crud_alone, crud_alone_n, crud_alone_err) =
-        crud(&client, &base, &auth, args.crud_clients, phase, None).await;
-    println!(
-        "\nCRUD alone: {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, errors {crud_alone_err}",
-        crud_alone_n as f64 / phase.as_secs_f64(),
-        crud_alone.pct(0.5),
-        crud_alone.pct(0.99)
-    );
+    let mut crud_alone = crud(&client, &base, &auth, clients, rate, phase).await;
+    println!();
+    crud_alone.print("CRUD alone", phase);
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
@@ -160,15 +159,7 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
         }));
     }
     let started = Instant::now();
-    let (mut crud_busy, crud_busy_n, crud_busy_err) = crud(
-        &client,
-        &base,
-        &auth,
-        args.crud_clients,
-        phase,
-        Some(stop.clone()),
-    )
-    .await;
+    let mut crud_busy = crud(&client, &base, &auth, clients, rate, phase).await;
     stop.store(true, Ordering::Relaxed);
     let elapsed = started.elapsed();
     let mut all = Vec::new();
@@ -191,11 +182,10 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
         c / n,
         m / n
     );
-    println!("CRUD while analyses run: {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, errors {crud_busy_err}",
-        crud_busy_n as f64 / phase.as_secs_f64(), crud_busy.pct(0.5), crud_busy.pct(0.99));
+    crud_busy.print("CRUD while analyses run", phase);
     println!(
         "  CRUD p99 ratio (busy / alone): {:.2}",
-        crud_busy.pct(0.99) / crud_alone.pct(0.99)
+        crud_busy.all.pct(0.99) / crud_alone.all.pct(0.99)
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
@@ -239,90 +229,158 @@ async fn analyze_once(
     Ok(v)
 }
 
-/// Closed-loop CRUD (create, retrieve, update, list) for `phase`: latencies, count, errors.
+/// Open-loop CRUD for `phase`: `clients` connections that together send `rate` requests per
+/// second, each cycling through create, retrieve, update and a filtered list, every request due
+/// at a fixed time. Latency runs from the time a request was due, not sent, so a stall is charged
+/// to every request queued behind it (no coordinated omission). An open loop is what measures
+/// latency under a given load; a closed loop at full speed would measure the queue it builds.
 async fn crud(
     client: &reqwest::Client,
     base: &str,
     auth: &str,
     clients: usize,
+    rate: f64,
     phase: Duration,
-    _busy: Option<Arc<AtomicBool>>,
-) -> (Latencies, u64, u64) {
-    let deadline = Instant::now() + phase;
+) -> Crud {
+    let start = tokio::time::Instant::now();
+    let deadline = start + phase;
+    let gap = Duration::from_secs_f64(clients as f64 / rate);
     let mut tasks = Vec::new();
     for c in 0..clients {
         let (client, base, auth) = (client.clone(), base.to_string(), auth.to_string());
         tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
+            let mut lat: [Vec<Duration>; 4] = Default::default();
             let mut errors = 0u64;
+            // Clients start staggered over one gap, so requests are spread evenly.
+            let mut due = start + gap.mul_f64(c as f64 / clients as f64);
+            let mut id = String::new();
             let mut i = 0u64;
-            while Instant::now() < deadline {
-                i += 1;
-                let t = Instant::now();
-                let ok = async {
-                    let wo: Value = client
-                        .post(format!("{base}/v0.2/work-orders/"))
-                        .header("Authorization", &auth)
-                        .header("Content-Type", "application/json")
-                        .body(
-                            json!({"name": format!("crud-{c}-{i}"), "tags": ["bench"]}).to_string(),
-                        )
-                        .send()
-                        .await
-                        .ok()?
-                        .json()
-                        .await
-                        .ok()?;
-                    lat.push(t.elapsed());
-                    let id = wo["id"].as_str()?.to_string();
-                    let t = Instant::now();
-                    let r = client
-                        .get(format!("{base}/v0.2/work-orders/{id}/"))
-                        .header("Authorization", &auth)
-                        .send()
-                        .await
-                        .ok()?;
-                    r.status().is_success().then_some(())?;
-                    lat.push(t.elapsed());
-                    let t = Instant::now();
-                    let r = client
-                        .patch(format!("{base}/v0.2/work-orders/{id}/"))
-                        .header("Authorization", &auth)
-                        .header("Content-Type", "application/json")
-                        .body(r#"{"tags":["bench","updated"]}"#)
-                        .send()
-                        .await
-                        .ok()?;
-                    r.status().is_success().then_some(())?;
-                    lat.push(t.elapsed());
-                    let t = Instant::now();
-                    let r = client
-                        .get(format!("{base}/v0.2/work-orders/?tag=updated&page_size=20"))
-                        .header("Authorization", &auth)
-                        .send()
-                        .await
-                        .ok()?;
-                    r.status().is_success().then_some(())?;
-                    lat.push(t.elapsed());
-                    Some(())
-                }
-                .await;
-                if ok.is_none() {
-                    errors += 1;
+            'cycle: while due < deadline {
+                for op in [Op::Create, Op::Retrieve, Op::Update, Op::List] {
+                    let kind = op as usize;
+                    if due >= deadline {
+                        break 'cycle;
+                    }
+                    tokio::time::sleep_until(due).await;
+                    i += 1;
+                    let ok = match op {
+                        Op::Create => client
+                            .post(format!("{base}/v0.2/work-orders/"))
+                            .header("Authorization", &auth)
+                            .header("Content-Type", "application/json")
+                            .body(
+                                json!({"name": format!("crud-{c}-{i}"), "tags": ["bench"]})
+                                    .to_string(),
+                            )
+                            .send()
+                            .await
+                            .ok()
+                            .filter(|r| r.status().is_success()),
+                        Op::Retrieve => client
+                            .get(format!("{base}/v0.2/work-orders/{id}/"))
+                            .header("Authorization", &auth)
+                            .send()
+                            .await
+                            .ok()
+                            .filter(|r| r.status().is_success()),
+                        Op::Update => client
+                            .patch(format!("{base}/v0.2/work-orders/{id}/"))
+                            .header("Authorization", &auth)
+                            .header("Content-Type", "application/json")
+                            .body(r#"{"tags":["bench","updated"]}"#)
+                            .send()
+                            .await
+                            .ok()
+                            .filter(|r| r.status().is_success()),
+                        Op::List => client
+                            .get(format!("{base}/v0.2/work-orders/?tag=updated&page_size=20"))
+                            .header("Authorization", &auth)
+                            .send()
+                            .await
+                            .ok()
+                            .filter(|r| r.status().is_success()),
+                    };
+                    let body: Option<Value> = match ok {
+                        Some(r) => r.json().await.ok(),
+                        None => None,
+                    };
+                    let latency = tokio::time::Instant::now() - due;
+                    due += gap;
+                    match body {
+                        Some(b) => {
+                            lat[kind].push(latency);
+                            if op == Op::Create {
+                                id = b["id"].as_str().unwrap_or_default().to_string();
+                            }
+                        }
+                        None => {
+                            errors += 1;
+                            // Without its work order the cycle cannot go on: start the next one.
+                            if op == Op::Create {
+                                due += gap * 3;
+                                continue 'cycle;
+                            }
+                        }
+                    }
                 }
             }
             (lat, errors)
         }));
     }
     let mut all = Vec::new();
+    let mut kinds: [Vec<Duration>; 4] = Default::default();
     let mut errors = 0;
     for t in tasks {
         let (lat, e) = t.await.unwrap_or_default();
-        all.extend(lat);
+        for (kind, lat) in kinds.iter_mut().zip(lat) {
+            all.extend_from_slice(&lat);
+            kind.extend(lat);
+        }
         errors += e;
     }
     let n = all.len() as u64;
-    (Latencies(all), n, errors)
+    Crud {
+        all: Latencies(all),
+        kinds: kinds.map(Latencies),
+        n,
+        errors,
+    }
+}
+
+/// The requests of a CRUD cycle, in order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Create,
+    Retrieve,
+    Update,
+    List,
+}
+
+/// What a CRUD phase measured: every request, and each kind apart (create, retrieve, update,
+/// filtered list).
+struct Crud {
+    all: Latencies,
+    kinds: [Latencies; 4],
+    n: u64,
+    errors: u64,
+}
+
+impl Crud {
+    fn print(&mut self, title: &str, phase: Duration) {
+        println!(
+            "{title}: {:.0} requests/s answered, p50 {:.2} ms, p99 {:.2} ms, errors {}",
+            self.n as f64 / phase.as_secs_f64(),
+            self.all.pct(0.5),
+            self.all.pct(0.99),
+            self.errors
+        );
+        let kinds: Vec<String> = ["create", "retrieve", "update", "list"]
+            .iter()
+            .zip(self.kinds.iter_mut())
+            .map(|(name, lat)| format!("{name} {:.2}", lat.pct(0.99)))
+            .collect();
+        println!("  p99 by kind (ms): {}", kinds.join(", "));
+    }
 }
 
 fn tempfile_dir() -> Result<std::path::PathBuf> {
