@@ -189,17 +189,19 @@ fn sigterm_stops_the_server_cleanly() {
 }
 
 /// The analysis threads as the kernel sees them: `--analysis-threads` of them, each at the nice
-/// value `--analysis-nice` asks for, while the threads that serve requests keep the default.
+/// value `--analysis-nice` asks for above the server's own, while the threads that serve requests
+/// keep the server's.
 #[cfg(target_os = "linux")]
 #[test]
 fn analysis_threads_run_at_the_configured_number_and_priority() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let server = Server::start_with(&data, &["--analysis-threads", "3", "--analysis-nice", "7"]);
+    let pid = server.child.id();
+    let mut base = None;
     let mut analysis = Vec::new();
     let mut others = Vec::new();
-    let tasks = format!("/proc/{}/task", server.child.id());
-    for task in std::fs::read_dir(&tasks).unwrap() {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
         let task = task.unwrap().path();
         let comm = std::fs::read_to_string(task.join("comm")).unwrap();
         let stat = std::fs::read_to_string(task.join("stat")).unwrap();
@@ -208,6 +210,9 @@ fn analysis_threads_run_at_the_configured_number_and_priority() {
             .split_whitespace()
             .collect();
         let nice: i32 = fields[16].parse().unwrap();
+        if task.ends_with(pid.to_string()) {
+            base = Some(nice); // the main thread: the server's own priority
+        }
         if comm.trim().starts_with("fp-analysis-") {
             analysis.push(nice);
         } else {
@@ -215,8 +220,11 @@ fn analysis_threads_run_at_the_configured_number_and_priority() {
         }
     }
     server.kill9();
-    assert_eq!(analysis, vec![7, 7, 7]);
-    assert!(others.iter().all(|n| *n == 0), "{others:?}");
+    // The test itself may run at a nice value already (a CI job under `nice`).
+    let base = base.expect("the main thread is listed");
+    let lowered = (base + 7).min(19);
+    assert_eq!(analysis, vec![lowered; 3], "server at nice {base}");
+    assert!(others.iter().all(|n| *n == base), "{others:?}");
 }
 
 #[test]
