@@ -15,6 +15,7 @@
 mod analyses;
 mod apps;
 mod audit;
+mod creates;
 mod error;
 mod jobs;
 mod list;
@@ -43,7 +44,9 @@ use pool::Pool;
 pub const DEFAULT_POOL_SIZE: usize = 8;
 
 pub struct PostgresStore {
-    pool: Pool,
+    pool: Arc<Pool>,
+    /// Creates without an idempotency key, committed in groups (`creates`).
+    creates: creates::Creates,
     target: String,
     /// Application versions never change once published, so they are cached by id, with the
     /// site they belong to (a version is only ever handed to its own site).
@@ -75,7 +78,9 @@ impl PostgresStore {
                 StoreError::Backend(format!("cannot migrate the database at {target}: {e}"))
             })?;
         }
+        let pool = Arc::new(pool);
         Ok(Self {
+            creates: creates::Creates::start(pool.clone()),
             pool,
             target,
             versions: Mutex::new(HashMap::new()),

@@ -169,14 +169,9 @@ impl Store for PostgresStore {
         event: Option<AuditEvent>,
     ) -> StoreResult<CreateOutcome> {
         let Some(record) = idempotency else {
-            // One statement (the event in a `WITH`): its own transaction.
-            with_db!(self, |db| work_orders::insert(
-                &mut db,
-                &work_order,
-                event.as_ref()
-            )
-            .await)?;
-            return Ok(CreateOutcome::Created(work_order));
+            // Committed with the creates of concurrent requests (`creates`).
+            let created = self.creates.create(work_order, event).await?;
+            return Ok(CreateOutcome::Created(created));
         };
         let site_id = work_order.site_id;
         let claimed = in_transaction!(
