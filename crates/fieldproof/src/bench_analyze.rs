@@ -39,6 +39,15 @@ pub struct AnalyzeArgs {
     /// priority as the request threads; the server's default is 10).
     #[arg(long, default_value_t = fieldproof_api::cpu_pool::DEFAULT_NICE_INCREMENT)]
     pub analysis_nice_increment: i32,
+    /// Where the database and the stored photos go: a fresh directory is made in it and removed
+    /// at the end [default: the system's temporary directory]. Put it on the disk a data
+    /// directory would use.
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<std::path::PathBuf>,
+    /// Where the stored photos go instead, to tell the disk's share from the rest [default: in
+    /// the work directory].
+    #[arg(long, value_name = "DIR")]
+    pub blob_dir: Option<std::path::PathBuf>,
 }
 
 struct Latencies(Vec<Duration>);
@@ -85,9 +94,10 @@ pub fn photo_1mb() -> Vec<u8> {
 }
 
 pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Result<()> {
-    let dir = tempfile_dir()?;
+    let dir = fresh_dir(args.work_dir.as_deref())?;
+    let blob_dir = fresh_dir(args.blob_dir.as_deref().or(Some(&dir)))?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("bench.sqlite"))?);
-    let blobs: Arc<dyn Blobs> = Arc::new(LocalBlobs::open(&dir.join("blobs"))?);
+    let blobs: Arc<dyn Blobs> = Arc::new(LocalBlobs::open(&blob_dir)?);
     let engine = crate::parts::load_engine(settings).await?;
     let key = crate::demo::ensure(store.as_ref(), blobs.as_ref(), Some(&engine), &dir).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -125,7 +135,9 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     analyze_once(&client, &base, &auth, &body).await?;
 
     let phase = Duration::from_secs(args.seconds);
+    let probe = disk_probe(dir.join("probe"), phase);
     let mut crud_alone = crud(&client, &base, &auth, clients, rate, phase).await;
+    let mut disk_alone = probe.await?;
     println!();
     crud_alone.print("CRUD alone", phase);
 
@@ -159,7 +171,9 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
         }));
     }
     let started = Instant::now();
+    let probe = disk_probe(dir.join("probe"), phase);
     let mut crud_busy = crud(&client, &base, &auth, clients, rate, phase).await;
+    let mut disk_busy = probe.await?;
     stop.store(true, Ordering::Relaxed);
     let elapsed = started.elapsed();
     let mut all = Vec::new();
@@ -183,10 +197,18 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
         m / n
     );
     crud_busy.print("CRUD while analyses run", phase);
+    // The physical reference, measured meanwhile: what the disk alone does to a durable write.
+    println!(
+        "  disk baseline, a 4 kB append + fdatasync every 10 ms beside the server: p99 {:.2} ms alone, {:.2} ms while analyses run ({:.2}x)",
+        disk_alone.pct(0.99),
+        disk_busy.pct(0.99),
+        disk_busy.pct(0.99) / disk_alone.pct(0.99)
+    );
     println!(
         "  CRUD p99 ratio (busy / alone): {:.2}",
         crud_busy.all.pct(0.99) / crud_alone.all.pct(0.99)
     );
+    let _ = std::fs::remove_dir_all(&blob_dir);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
@@ -383,12 +405,39 @@ impl Crud {
     }
 }
 
-fn tempfile_dir() -> Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!(
+/// Times a 4 kB append and `fdatasync` of a file in the work directory every 10 ms for `phase`,
+/// on a thread of its own: the disk's durable-write latency without the server. An append, as a
+/// database's log makes: the file's size changes, so each sync also commits the file system's
+/// journal.
+fn disk_probe(path: std::path::PathBuf, phase: Duration) -> tokio::task::JoinHandle<Latencies> {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut lat = Vec::new();
+        let Ok(mut file) = std::fs::File::create(&path) else {
+            return Latencies(lat);
+        };
+        let block = [0x5Au8; 4096];
+        let deadline = Instant::now() + phase;
+        while Instant::now() < deadline {
+            let t = Instant::now();
+            if file.write_all(&block).is_ok() && file.sync_data().is_ok() {
+                lat.push(t.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = std::fs::remove_file(&path);
+        Latencies(lat)
+    })
+}
+
+/// A new directory in `parent` (default: the system's temporary directory).
+fn fresh_dir(parent: Option<&std::path::Path>) -> Result<std::path::PathBuf> {
+    let parent = parent.map_or_else(std::env::temp_dir, |p| p.to_path_buf());
+    let dir = parent.join(format!(
         "fieldproof-bench-{}",
         uuid::Uuid::new_v4().simple()
     ));
-    std::fs::create_dir_all(&dir)?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(dir)
 }
 
