@@ -211,7 +211,7 @@ impl Known {
     pub fn draw(&self, rng: &mut Rng) -> Option<Uuid> {
         self.generated
             .filter(|(_, rows)| *rows > 0)
-            .map(|(seed, rows)| crate::fill::data::work_order_id(seed, rng.below(rows)))
+            .map(|(seed, rows)| crate::fill::data::work_order_id(seed, rows, rng.below(rows)))
     }
 }
 

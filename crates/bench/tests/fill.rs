@@ -117,7 +117,7 @@ async fn check(store: &dyn Store, plan: &Plan) {
     }
     let i = ROWS / 2;
     let wo = store
-        .get_work_order(plan.site_id, work_order_id(plan.seed, i))
+        .get_work_order(plan.site_id, work_order_id(plan.seed, plan.rows, i))
         .await
         .unwrap()
         .expect("a generated id is found");

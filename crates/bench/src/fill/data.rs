@@ -41,11 +41,31 @@ pub struct Generated {
     pub states: Vec<(String, TaskState)>,
 }
 
-/// The id of row `i` (a valid v4 UUID derived from the seed).
-pub fn work_order_id(seed: u64, i: u64) -> Uuid {
+/// The id of row `i` of `rows`: a version 7 UUID as the server makes them
+/// (`fieldproof_store::new_id`), the row's create date in milliseconds then 74 bits derived from
+/// the seed, so ids grow with create dates as they do on a live server.
+pub fn work_order_id(seed: u64, rows: u64, i: u64) -> Uuid {
     let mut rng = Rng::new(seed ^ i.wrapping_mul(0xA24B_AED4_963E_E407));
     let bytes = ((rng.next_u64() as u128) << 64) | rng.next_u64() as u128;
-    uuid::Builder::from_random_bytes(bytes.to_be_bytes()).into_uuid()
+    let mut random = [0u8; 10];
+    random.copy_from_slice(&bytes.to_be_bytes()[..10]);
+    let millis = create_date(seed, rows, i).div_euclid(1000) as u64;
+    uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
+}
+
+/// The generator of row `i`'s values; its first draw is the create date.
+fn row_rng(seed: u64, i: u64) -> Rng {
+    Rng::new(seed.wrapping_add(i.wrapping_mul(0x9E37_79B9)))
+}
+
+/// Create dates grow with the row number over `SPAN`, with some jitter within each row's step.
+fn next_create_date(rng: &mut Rng, rows: u64, i: u64) -> i64 {
+    let step = SPAN / rows.max(1) as i64;
+    FIRST_DATE + i as i64 * step + rng.below(step.max(1) as u64) as i64
+}
+
+fn create_date(seed: u64, rows: u64, i: u64) -> i64 {
+    next_create_date(&mut row_rng(seed, i), rows, i)
 }
 
 /// `MM-DD-YYYY` of a time in microseconds, as the demo's dispatcher writes dates.
@@ -65,9 +85,8 @@ fn us_date(micros: i64) -> String {
 }
 
 pub fn generate(plan: &Plan, i: u64) -> Generated {
-    let mut rng = Rng::new(plan.seed.wrapping_add(i.wrapping_mul(0x9E37_79B9)));
-    let step = SPAN / plan.rows.max(1) as i64;
-    let create_date = FIRST_DATE + i as i64 * step + rng.below(step.max(1) as u64) as i64;
+    let mut rng = row_rng(plan.seed, i);
+    let create_date = next_create_date(&mut rng, plan.rows, i);
     let mut tags = vec![
         format!("campaign-{}", rng.below(CAMPAIGNS)),
         format!("contract-{}", rng.below(CONTRACTS)),
@@ -119,7 +138,7 @@ pub fn generate(plan: &Plan, i: u64) -> Generated {
         .then(|| create_date + 3_600_000_000 + rng.below(86_400_000_000) as i64);
     Generated {
         row: WorkOrderRow {
-            id: work_order_id(plan.seed, i),
+            id: work_order_id(plan.seed, plan.rows, i),
             site_id: plan.site_id,
             app_version_id: plan.version.id,
             name: format!("WO-{i:07}"),
@@ -152,10 +171,14 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_stable_distinct_v4() {
-        assert_eq!(work_order_id(1, 5), work_order_id(1, 5));
-        assert_ne!(work_order_id(1, 5), work_order_id(1, 6));
-        assert_ne!(work_order_id(1, 5), work_order_id(2, 5));
-        assert_eq!(work_order_id(1, 5).get_version_num(), 4);
+    fn ids_are_stable_distinct_v7_in_row_order() {
+        assert_eq!(work_order_id(1, 100, 5), work_order_id(1, 100, 5));
+        assert_ne!(work_order_id(1, 100, 5), work_order_id(1, 100, 6));
+        assert_ne!(work_order_id(1, 100, 5), work_order_id(2, 100, 5));
+        assert_eq!(work_order_id(1, 100, 5).get_version_num(), 7);
+        assert!(
+            work_order_id(1, 100, 5) < work_order_id(1, 100, 90),
+            "ids grow with rows"
+        );
     }
 }
