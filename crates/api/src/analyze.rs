@@ -81,7 +81,18 @@ pub async fn analyze(
             ),
         )
     })?;
-    let (kind, photo_bytes) = prepare(&received.bytes)?;
+    // Identifying the file, extracting a PDF's photo and hashing: CPU work, on the analysis
+    // threads (see `read_input`).
+    let (received, prepared) = state
+        .analysis_pool
+        .run(move || {
+            let prepared = prepare(&received.bytes)
+                .map(|(kind, photo)| (kind, photo, hex::encode(Sha256::digest(&received.bytes))));
+            (received, prepared)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (kind, photo_bytes, sha256) = prepared?;
     let now = now_micros();
     let input_id = Uuid::new_v4();
     let analysis_id = Uuid::new_v4();
@@ -100,7 +111,7 @@ pub async fn analyze(
         content_type: kind.content_type().to_string(),
         blob_key: blob_key.clone(),
         size: received.bytes.len() as u64,
-        sha256: hex::encode(Sha256::digest(&received.bytes)),
+        sha256,
         phash: None,
         status: "queued".into(),
         conformity_messages: Vec::new(),
@@ -402,14 +413,22 @@ async fn read_input(state: &AppState, req: Request) -> ApiResult<Received> {
             let bytes = to_bytes(req.into_body(), MAX_ANALYSIS_BODY)
                 .await
                 .map_err(|_| ApiError::PayloadTooLarge(MAX_ANALYSIS_BODY))?;
-            let body: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::BadRequest(format!("JSON parse error: {e}.")))?;
-            let Value::Object(body) = body else {
-                return Err(ApiError::BadRequest(
-                    "The request body must be a JSON object.".into(),
-                ));
+            // Parsing a body of megabytes and decoding its base64 is CPU work of the analysis:
+            // on the analysis threads, at their priority, not on the threads serving requests.
+            let parsed = state
+                .analysis_pool
+                .run(move || parse_json_input(&bytes))
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))??;
+            let bytes = match parsed.image {
+                ImageValue::Bytes(bytes) => bytes,
+                ImageValue::Url(url) => fetch_url(state, &url).await?,
             };
-            read_json_input(state, &body).await
+            Ok(Received {
+                bytes,
+                context: parsed.context,
+                metadata: parsed.metadata,
+            })
         }
         "multipart/form-data" => read_multipart(state, req).await,
         _ => Err(ApiError::UnsupportedMediaType(content_type)),
@@ -445,7 +464,27 @@ fn capitalise(s: &str) -> String {
     }
 }
 
-async fn read_json_input(state: &AppState, body: &Map<String, Value>) -> ApiResult<Received> {
+/// The JSON form's image: decoded from a data URI, or a URL still to fetch.
+enum ImageValue {
+    Bytes(Vec<u8>),
+    Url(String),
+}
+
+struct JsonInput {
+    image: ImageValue,
+    context: String,
+    metadata: Map<String, Value>,
+}
+
+/// Parses and checks the JSON form, and decodes a data URI (CPU work: see `read_input`).
+fn parse_json_input(bytes: &[u8]) -> ApiResult<JsonInput> {
+    let body: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("JSON parse error: {e}.")))?;
+    let Value::Object(body) = body else {
+        return Err(ApiError::BadRequest(
+            "The request body must be a JSON object.".into(),
+        ));
+    };
     let mut errors = FieldErrors::new();
     let metadata = match body.get("metadata") {
         None | Some(Value::Null) => Map::new(),
@@ -476,7 +515,7 @@ async fn read_json_input(state: &AppState, body: &Map<String, Value>) -> ApiResu
                 }
             }
             (Some("context"), _, None) => errors.add("context", "The context needs data.value: the task group name."),
-            (Some(_), Some("image" | "pdf" | "file"), Some(v)) => images.push(v.to_string()),
+            (Some(_), Some("image" | "pdf" | "file"), Some(v)) => images.push(v),
             (Some(_), Some("image" | "pdf" | "file"), None) => {
                 errors.add("image_input", "The image input needs data.value: a URL or a data URI.")
             }
@@ -504,16 +543,15 @@ async fn read_json_input(state: &AppState, body: &Map<String, Value>) -> ApiResu
         );
     }
     errors.into_result().map_err(ApiError::Fields)?;
-    let bytes = fetch_value(state, &images[0]).await?;
-    Ok(Received {
-        bytes,
+    Ok(JsonInput {
+        image: image_value(images[0])?,
         context: context.expect("checked"),
         metadata,
     })
 }
 
-/// The bytes of an image value: a data URI (decoded) or an http(s) URL (fetched, guarded).
-async fn fetch_value(state: &AppState, value: &str) -> ApiResult<Vec<u8>> {
+/// An image value: a data URI (decoded here) or an http(s) URL (to fetch).
+fn image_value(value: &str) -> ApiResult<ImageValue> {
     let value = value.trim();
     if let Some(rest) = value.strip_prefix("data:") {
         let (meta, payload) = rest.split_once(',').ok_or_else(|| {
@@ -545,31 +583,40 @@ async fn fetch_value(state: &AppState, value: &str) -> ApiResult<Vec<u8>> {
                 MAX_PDF_BYTES / 1_000_000
             )));
         }
-        let cleaned: String = payload
-            .chars()
-            .filter(|c| !c.is_ascii_whitespace())
-            .collect();
-        return base64::engine::general_purpose::STANDARD
-            .decode(cleaned.as_bytes())
-            .map_err(|e| {
-                field_error(
-                    "image_input",
-                    format!("The data URI is not valid base64 ({e})."),
-                )
-            });
+        // Line breaks inside base64 are tolerated; a payload without any is decoded as it is.
+        let decoded = if payload.bytes().any(|b| b.is_ascii_whitespace()) {
+            let cleaned: Vec<u8> = payload
+                .bytes()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect();
+            base64::engine::general_purpose::STANDARD.decode(cleaned)
+        } else {
+            base64::engine::general_purpose::STANDARD.decode(payload)
+        };
+        return decoded.map(ImageValue::Bytes).map_err(|e| {
+            field_error(
+                "image_input",
+                format!("The data URI is not valid base64 ({e})."),
+            )
+        });
     }
     if value.starts_with("http://") || value.starts_with("https://") {
-        return state
-            .fetcher
-            .fetch(value, MAX_PDF_BYTES)
-            .await
-            .map(|f| f.bytes)
-            .map_err(|e| field_error("image_input", capitalise(&e.to_string())));
+        return Ok(ImageValue::Url(value.to_string()));
     }
     Err(field_error(
         "image_input",
         "The image must be an http(s) URL or a data URI (data:image/jpeg;base64,...).",
     ))
+}
+
+/// Fetches an image URL through the guarded fetcher.
+async fn fetch_url(state: &AppState, url: &str) -> ApiResult<Vec<u8>> {
+    state
+        .fetcher
+        .fetch(url, MAX_PDF_BYTES)
+        .await
+        .map(|f| f.bytes)
+        .map_err(|e| field_error("image_input", capitalise(&e.to_string())))
 }
 
 async fn read_multipart(state: &AppState, req: Request) -> ApiResult<Received> {

@@ -364,6 +364,38 @@ async fn bad_inputs_are_4xx_and_change_nothing() {
     assert_eq!(now["update_date"], wo["update_date"]);
 }
 
+/// Base64 wrapped in lines (as MIME encoders write it) decodes to the same file: the stored input
+/// is byte for byte the photo that was sent.
+#[tokio::test]
+async fn a_data_uri_wrapped_in_lines_is_the_same_photo() {
+    let app = spawn_app().await;
+    let wo = app.create(json!({"name": "wrapped"})).await;
+    let photo = demo_photo("after");
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&photo);
+    let wrapped: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let uri = format!("data:image/jpeg;base64,{}", wrapped.join("\r\n"));
+    let r = analyze(&app, &wo, body(&uri, "equipment-after-intervention")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let now = app.call(Method::GET, &wo_path(&wo), None).await.body;
+    let url = now["inputs"][0]["url"]
+        .as_str()
+        .expect("an input URL")
+        .to_string();
+    let stored = app
+        .client
+        .get(&url)
+        .header("Authorization", format!("Token {}", app.key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.status(), 200);
+    assert_eq!(stored.bytes().await.unwrap().as_ref(), photo.as_slice());
+}
+
 #[tokio::test]
 async fn a_scanned_pdf_is_analysed_from_its_page_photo() {
     let app = spawn_app().await;
