@@ -82,6 +82,32 @@ pub async fn users(cx: Ctx) {
             .await,
         "the same email on another site",
     );
+    assert_eq!(
+        ok(
+            s.find_user_by_email(b.id, "ann.smith@example.com").await,
+            "find_user_by_email"
+        ),
+        Some(on_b.clone()),
+        "a user not found a moment ago is found once created (a store may remember users, \
+         never their absence)"
+    );
+    let other = cx.open_another().await;
+    let later = ok(
+        other
+            .create_user(user(&a, "nobody@example.com", Role::Reviewer))
+            .await,
+        "create_user in another store",
+    );
+    assert_eq!(
+        ok(
+            s.find_user_by_email(a.id, "nobody@example.com").await,
+            "find_user_by_email"
+        ),
+        Some(later.clone()),
+        "a user another process created is found"
+    );
+    stored.push(later);
+    stored.sort_by(|x, y| x.email.cmp(&y.email));
     assert_eq!(ok(s.list_users(b.id).await, "list_users"), vec![on_b]);
     assert_eq!(
         ok(s.list_users(a.id).await, "list_users"),

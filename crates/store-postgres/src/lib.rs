@@ -51,7 +51,15 @@ pub struct PostgresStore {
     /// Application versions never change once published, so they are cached by id, with the
     /// site they belong to (a version is only ever handed to its own site).
     versions: Mutex<HashMap<Uuid, (Uuid, Arc<AppVersion>)>>,
+    /// Users found by (site, email), as `find_user_by_email` found them: a create that names its
+    /// field engineer saves a round trip. Right forever because users are never changed or
+    /// deleted (the store has no such call); a user not found is not remembered, so one created
+    /// a moment later, by any process, is found. Bounded: starts over past `MAX_CACHED_USERS`.
+    users: Mutex<HashMap<(Uuid, String), User>>,
 }
+
+/// Most users [`PostgresStore`] remembers by email.
+const MAX_CACHED_USERS: usize = 10_000;
 
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user@host:port/database`, or libpq's
@@ -84,12 +92,26 @@ impl PostgresStore {
             pool,
             target,
             versions: Mutex::new(HashMap::new()),
+            users: Mutex::new(HashMap::new()),
         })
     }
 
     /// Where the store is, for logs: `user@host:port/database`, never the password.
     pub fn target(&self) -> &str {
         &self.target
+    }
+
+    fn cached_user(&self, site_id: Uuid, email: &str) -> Option<User> {
+        let cache = self.users.lock().expect("cache lock");
+        cache.get(&(site_id, email.to_string())).cloned()
+    }
+
+    fn cache_user(&self, user: &User) {
+        let mut cache = self.users.lock().expect("cache lock");
+        if cache.len() >= MAX_CACHED_USERS {
+            cache.clear();
+        }
+        cache.insert((user.site_id, user.email.clone()), user.clone());
     }
 
     fn cached_version(&self, site_id: Uuid, id: Uuid) -> Option<Arc<AppVersion>> {

@@ -92,10 +92,17 @@ impl Store for PostgresStore {
 
     async fn find_user_by_email(&self, site_id: Uuid, email: &str) -> StoreResult<Option<User>> {
         let email = email.to_lowercase();
-        with_db!(self, |db| people::find_user_by_email(
+        if let Some(user) = self.cached_user(site_id, &email) {
+            return Ok(Some(user));
+        }
+        let found = with_db!(self, |db| people::find_user_by_email(
             &mut db, site_id, &email
         )
-        .await)
+        .await)?;
+        if let Some(user) = &found {
+            self.cache_user(user);
+        }
+        Ok(found)
     }
 
     async fn create_group(&self, group: UserGroup) -> StoreResult<UserGroup> {
