@@ -39,6 +39,9 @@ pub struct AnalyzeArgs {
     /// priority as the request threads; the server's default is 10).
     #[arg(long, default_value_t = fieldproof_api::cpu_pool::DEFAULT_NICE_INCREMENT)]
     pub analysis_nice_increment: i32,
+    /// Analyses that run at once [default: the number of cores, as the server's].
+    #[arg(long)]
+    pub analysis_threads: Option<usize>,
     /// Where the database and the stored photos go: a fresh directory is made in it and removed
     /// at the end [default: the system's temporary directory]. Put it on the disk a data
     /// directory would use.
@@ -102,10 +105,14 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     let key = crate::demo::ensure(store.as_ref(), blobs.as_ref(), Some(&engine), &dir).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let config = ApiConfig {
+    let mut config = ApiConfig {
         analysis_nice_increment: args.analysis_nice_increment,
         ..Default::default()
     };
+    if let Some(n) = args.analysis_threads {
+        config.analysis_workers = n.max(1);
+    }
+    let analysis_threads = config.analysis_workers;
     let state = AppState::new(store, blobs, engine, config);
     tokio::spawn(fieldproof_api::serve(
         listener,
@@ -130,9 +137,9 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     let client = reqwest::Client::new();
     let auth = format!("Token {key}");
     let (clients, rate) = (args.crud_clients.max(1), args.crud_rate.max(1.0));
-    println!("fieldproof bench analyze: photo {:.2} MB, {} analysis clients (closed loop), CRUD at {:.0} requests/s over {} connections (open loop), {} s per phase, {} cores, analysis threads at nice +{}",
+    println!("fieldproof bench analyze: photo {:.2} MB, {} analysis clients (closed loop), CRUD at {:.0} requests/s over {} connections (open loop), {} s per phase, {} cores, {} analysis threads at nice +{}",
         photo.len() as f64 / 1e6, args.clients, rate, clients, args.seconds,
-        std::thread::available_parallelism().map_or(0, |n| n.get()), args.analysis_nice_increment);
+        std::thread::available_parallelism().map_or(0, |n| n.get()), analysis_threads, args.analysis_nice_increment);
 
     // Warm-up: the first analysis of a version embeds the example photos.
     analyze_once(&client, &base, &auth, body).await?;
