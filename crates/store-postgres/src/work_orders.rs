@@ -87,53 +87,87 @@ pub async fn insert(
     wo: &WorkOrderRow,
     event: Option<&AuditEvent>,
 ) -> StoreResult<()> {
-    let engineer = wo.field_engineer.as_ref();
-    let (engineer_id, engineer_email, engineer_name) = (
-        engineer.map(|e| e.user_id),
-        engineer.map(|e| e.email.as_str()),
-        engineer.map(|e| e.name.as_str()),
-    );
-    let (metadata, tags, types) = (Json(&wo.metadata), Json(&wo.tags), Json(&wo.types));
-    let parameters = wo.parameters.as_ref().map(Json);
-    let terms = terms(wo);
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &wo.id,
-        &wo.site_id,
-        &wo.app_version_id,
-        &wo.name,
-        &metadata,
-        &tags,
-        &parameters,
-        &types,
-        &engineer_id,
-        &engineer_email,
-        &engineer_name,
-        &wo.user_group_ids,
-        &wo.progress_score,
-        &wo.review_date,
-        &wo.create_date,
-        &wo.update_date,
-        &wo.first_analysis_id,
-        &wo.latest_analysis_id,
-        &terms,
-    ];
-    let insert = format!(
-        "INSERT INTO work_orders ({COLUMNS}, terms) VALUES
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
-    );
-    let details = event.map(|e| Json(&e.details));
-    let sql = match (event, &details) {
-        (Some(e), Some(details)) => {
-            params.extend(audit::params(e, details));
-            format!("WITH event AS ({}) {insert}", audit::insert_sql(20))
-        }
-        _ => insert,
-    };
-    db.execute(&sql, &params)
+    let insert = Insert::new(wo, event);
+    db.execute(&insert.sql(), &insert.params())
         .await
         // The event's failures are the engine's too (see `audit::insert_with_change`).
         .map_err(backend)?;
     Ok(())
+}
+
+/// The statement of [`insert`] and its parameters, for callers that send several at once
+/// (`creates` pipelines a batch's inserts on one connection).
+pub(crate) struct Insert<'a> {
+    wo: &'a WorkOrderRow,
+    event: Option<&'a AuditEvent>,
+    engineer_id: Option<Uuid>,
+    engineer_email: Option<&'a str>,
+    engineer_name: Option<&'a str>,
+    metadata: Json<&'a serde_json::Map<String, serde_json::Value>>,
+    tags: Json<&'a Vec<String>>,
+    types: Json<&'a Vec<String>>,
+    parameters: Option<Json<&'a serde_json::Value>>,
+    terms: Vec<String>,
+    details: Option<Json<&'a serde_json::Value>>,
+}
+
+impl<'a> Insert<'a> {
+    pub fn new(wo: &'a WorkOrderRow, event: Option<&'a AuditEvent>) -> Self {
+        let engineer = wo.field_engineer.as_ref();
+        Self {
+            wo,
+            event,
+            engineer_id: engineer.map(|e| e.user_id),
+            engineer_email: engineer.map(|e| e.email.as_str()),
+            engineer_name: engineer.map(|e| e.name.as_str()),
+            metadata: Json(&wo.metadata),
+            tags: Json(&wo.tags),
+            types: Json(&wo.types),
+            parameters: wo.parameters.as_ref().map(Json),
+            terms: terms(wo),
+            details: event.map(|e| Json(&e.details)),
+        }
+    }
+
+    pub fn sql(&self) -> String {
+        let insert = format!(
+            "INSERT INTO work_orders ({COLUMNS}, terms) VALUES
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+        );
+        match self.event {
+            Some(_) => format!("WITH event AS ({}) {insert}", audit::insert_sql(20)),
+            None => insert,
+        }
+    }
+
+    pub fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let wo = self.wo;
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+            &wo.id,
+            &wo.site_id,
+            &wo.app_version_id,
+            &wo.name,
+            &self.metadata,
+            &self.tags,
+            &self.parameters,
+            &self.types,
+            &self.engineer_id,
+            &self.engineer_email,
+            &self.engineer_name,
+            &wo.user_group_ids,
+            &wo.progress_score,
+            &wo.review_date,
+            &wo.create_date,
+            &wo.update_date,
+            &wo.first_analysis_id,
+            &wo.latest_analysis_id,
+            &self.terms,
+        ];
+        if let (Some(e), Some(details)) = (self.event, &self.details) {
+            params.extend(audit::params(e, details));
+        }
+        params
+    }
 }
 
 /// Claims the idempotency key for this site; `false` when another request holds it. A claim made
