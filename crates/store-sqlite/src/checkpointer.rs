@@ -19,6 +19,10 @@ use rusqlite::Connection;
 
 const EVERY: Duration = Duration::from_millis(200);
 
+/// The log's size past which the writer starts it over (see `writer::restart_log`): 256 MiB.
+/// Also the connections' `journal_size_limit`, so a log that overshot is cut back to it then.
+pub const WAL_CAP: u64 = 256 * 1024 * 1024;
+
 /// Stops the thread when dropped, and waits for it: once a store is dropped, no connection of
 /// its is left on the file.
 pub struct Checkpointer {

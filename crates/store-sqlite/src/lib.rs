@@ -132,6 +132,8 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // first changes: in a temporary file that is a write system call per page (a third of the
     // writer thread's time under load, measured with perf); in memory it is a copy.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // A log that grew past the checkpointer's cap is cut back to it when it starts over.
+    conn.pragma_update(None, "journal_size_limit", checkpointer::WAL_CAP as i64)?;
     Ok(())
 }
 
