@@ -233,7 +233,7 @@ pub(crate) fn prepare(bytes: &[u8]) -> ApiResult<(InputKind, Vec<u8>)> {
     Ok((kind, photo))
 }
 
-/// Decodes and analyses a photo off the reactor, behind the analysis permits. The inner error is
+/// Decodes and analyses a photo on the analysis threads (`cpu_pool`). The inner error is
 /// the caller's (an undecodable photo), the outer one the server's.
 pub(crate) async fn evaluate(
     state: &AppState,
