@@ -32,6 +32,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
+// The benchmark's seeded generator (SplitMix64): the same seed gives the same run of choices.
+use fieldproof_bench::workload::Rng;
 use serde_json::{json, Map, Value};
 
 /// How a crash run is set up.
@@ -99,26 +101,6 @@ impl std::fmt::Display for CrashReport {
             self.integrity_checks
         )?;
         write!(f, "  live work orders at the end  {}", self.live_at_end)
-    }
-}
-
-/// A small seeded generator (SplitMix64): the same seed gives the same run of choices.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
     }
 }
 
