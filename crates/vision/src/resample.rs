@@ -71,7 +71,14 @@ pub fn block_average(rgb: &RgbImage, kx: u32, ky: u32) -> RgbImage {
 }
 
 /// Antialiased bilinear resize: a separable triangle filter whose support is widened by the
-/// shrink ratio, horizontal pass then vertical pass, in f32.
+/// shrink ratio, in f32.
+///
+/// The vertical pass runs first, one output row at a time: it adds whole source rows, scaled by
+/// their weight, into one row of accumulators, a loop over contiguous memory that the compiler
+/// vectorises. The horizontal pass, which gathers a few neighbouring pixels per output pixel and
+/// cannot be vectorised so, then runs over the output's rows only instead of every source row.
+/// On a 1600x1200 photo shrunk to 512x384 this order does a quarter of the scalar work of the
+/// other. The two passes commute, so the result is the same up to float rounding.
 pub fn triangle(rgb: &RgbImage, tw: u32, th: u32) -> RgbImage {
     let extent = (f64::from(rgb.width()), f64::from(rgb.height()));
     triangle_over(rgb, extent, tw, th)
@@ -88,45 +95,42 @@ fn triangle_over(rgb: &RgbImage, extent: (f64, f64), tw: u32, th: u32) -> RgbIma
     let cols = Taps::new(w, extent.0, tw);
     let rows = Taps::new(h, extent.1, th);
     let raw = rgb.as_raw();
+    let stride = w * 3;
 
-    // Horizontal pass, only over the source rows some output row reads.
-    let first_row = rows.spans[0].0;
-    let last_row = rows.spans[th - 1].0 + rows.spans[th - 1].1;
-    let mut mid = vec![0.0f32; (last_row - first_row) * tw * 3];
-    for y in first_row..last_row {
-        let src = &raw[y * w * 3..(y + 1) * w * 3];
-        let dst = &mut mid[(y - first_row) * tw * 3..(y - first_row + 1) * tw * 3];
-        for (x, out) in dst.chunks_exact_mut(3).enumerate() {
-            let (start, len) = cols.spans[x];
-            let weights = cols.weights(x);
-            let (mut r, mut g, mut b) = (0.0f32, 0.0f32, 0.0f32);
-            for (k, &wgt) in weights.iter().enumerate().take(len) {
-                let p = &src[(start + k) * 3..(start + k) * 3 + 3];
-                r += f32::from(p[0]) * wgt;
-                g += f32::from(p[1]) * wgt;
-                b += f32::from(p[2]) * wgt;
-            }
-            out.copy_from_slice(&[r, g, b]);
-        }
-    }
-
-    // Vertical pass: each output row is a weighted sum of whole intermediate rows.
     let mut out = vec![0u8; tw * th * 3];
-    let mut acc = vec![0.0f32; tw * 3];
+    let mut acc = vec![0.0f32; stride];
     for (y, row_out) in out.chunks_exact_mut(tw * 3).enumerate() {
+        // Vertical pass: this output row's source rows, weighted, summed over the full width.
         let (start, len) = rows.spans[y];
         acc.iter_mut().for_each(|a| *a = 0.0);
-        for (k, &wgt) in rows.weights(y).iter().enumerate().take(len) {
-            let src = &mid[(start + k - first_row) * tw * 3..(start + k - first_row + 1) * tw * 3];
+        for (k, &wgt) in rows.weights(y)[..len].iter().enumerate() {
+            let src = &raw[(start + k) * stride..(start + k + 1) * stride];
             for (a, &v) in acc.iter_mut().zip(src) {
-                *a += v * wgt;
+                *a += f32::from(v) * wgt;
             }
         }
-        for (o, &a) in row_out.iter_mut().zip(&acc) {
-            *o = a.round().clamp(0.0, 255.0) as u8;
+        // Horizontal pass over that one row.
+        for (x, px_out) in row_out.chunks_exact_mut(3).enumerate() {
+            let (start, len) = cols.spans[x];
+            let (mut r, mut g, mut b) = (0.0f32, 0.0f32, 0.0f32);
+            let taps = acc[start * 3..(start + len) * 3].chunks_exact(3);
+            for (p, &wgt) in taps.zip(&cols.weights(x)[..len]) {
+                r += p[0] * wgt;
+                g += p[1] * wgt;
+                b += p[2] * wgt;
+            }
+            px_out[0] = to_u8(r);
+            px_out[1] = to_u8(g);
+            px_out[2] = to_u8(b);
         }
     }
     RgbImage::from_raw(tw as u32, th as u32, out).expect("the buffer matches the dimensions")
+}
+
+/// Rounds a filtered value to the nearest level. Adding a half and truncating is rounding for
+/// the non-negative values the clamp leaves, without a call to `roundf` per channel.
+fn to_u8(v: f32) -> u8 {
+    (v.clamp(0.0, 255.0) + 0.5) as u8
 }
 
 /// For each output index along one axis: the first source index it reads, how many, and
