@@ -122,7 +122,7 @@ pub async fn list(
     } else {
         state.store.list_users(site_id).await?
     };
-    let results = events
+    let results: Vec<Value> = events
         .iter()
         .map(|e| {
             let email = users

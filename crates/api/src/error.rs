@@ -142,8 +142,8 @@ fn retry_after(wait: std::time::Duration) -> u64 {
 }
 
 /// A JSON response with the given status.
-pub fn json_response(status: StatusCode, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).expect("a JSON value serialises");
+pub fn json_response<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
+    let bytes = serde_json::to_vec(body).expect("a response body serialises");
     let mut response = (status, bytes).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -4,7 +4,7 @@
 
 use axum::http::HeaderMap;
 use fieldproof_domain::FieldErrors;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::query::QueryParams;
 use crate::AppState;
@@ -55,33 +55,39 @@ impl Page {
 
 /// The envelope of one page of `count` items. `path` is the request's path; the links are built
 /// from the configured public URL, else the request's `Host`.
-pub fn envelope(
+pub fn envelope<T: Serialize>(
     state: &AppState,
     headers: &HeaderMap,
     path: &str,
     params: &QueryParams,
     page: Page,
     count: u64,
-    results: Vec<Value>,
-) -> Value {
+    results: Vec<T>,
+) -> Envelope<T> {
     let base = format!("{}{path}", crate::work_orders::base_url(state, headers));
-    let link = |p: u64| -> Value {
+    let link = |p: u64| -> String {
         let mut q = form_urlencoded::Serializer::new(String::new());
         for (k, v) in params.pairs().iter().filter(|(k, _)| k != "page") {
             q.append_pair(k, v);
         }
         q.append_pair("page", &p.to_string());
-        json!(format!("{base}?{}", q.finish()))
+        format!("{base}?{}", q.finish())
     };
-    let next = if page.offset() + (results.len() as u64) < count {
-        link(page.number + 1)
-    } else {
-        Value::Null
-    };
-    let previous = if page.number > 1 {
-        link(page.number - 1)
-    } else {
-        Value::Null
-    };
-    json!({"count": count, "next": next, "previous": previous, "results": results})
+    let next = (page.offset() + (results.len() as u64) < count).then(|| link(page.number + 1));
+    let previous = (page.number > 1).then(|| link(page.number - 1));
+    Envelope {
+        count,
+        next,
+        previous,
+        results,
+    }
+}
+
+/// A page of a list: `count` over all pages, links to the pages around it, and its results.
+#[derive(Serialize)]
+pub struct Envelope<T> {
+    pub count: u64,
+    pub next: Option<String>,
+    pub previous: Option<String>,
+    pub results: Vec<T>,
 }

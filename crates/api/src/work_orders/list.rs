@@ -5,6 +5,7 @@
 //! `field_engineer_email`, `metadata.<key>=<value>`, `created_after`, `created_before`,
 //! `reviewed`, `min_progress`, `max_progress`. Unknown parameters are ignored.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use axum::extract::{OriginalUri, RawQuery, State};
@@ -42,31 +43,32 @@ pub async fn list(
     }
     let ids: Vec<_> = rows.iter().map(|r| r.id).collect();
     let states = state.store.task_states_of(site_id, &ids).await?;
+    // Every version the page needs, loaded once; the views then borrow from them.
     let mut versions = HashMap::new();
-    let mut results = Vec::with_capacity(rows.len());
     for row in &rows {
-        let version = match versions.get(&row.app_version_id) {
-            Some(v) => std::sync::Arc::clone(v),
-            None => {
-                let v = state
-                    .store
-                    .app_version(site_id, row.app_version_id)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::Internal(format!("work order {} has no version", row.id))
-                    })?;
-                versions.insert(row.app_version_id, v.clone());
-                v
-            }
-        };
-        let no_states = Default::default();
-        results.push(render::work_order(
-            row,
-            &version,
-            Some(states.get(&row.id).unwrap_or(&no_states)),
-            None,
-        ));
+        if let Entry::Vacant(slot) = versions.entry(row.app_version_id) {
+            let v = state
+                .store
+                .app_version(site_id, row.app_version_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Internal(format!("work order {} has no version", row.id))
+                })?;
+            slot.insert(v);
+        }
     }
+    let no_states = Default::default();
+    let results: Vec<_> = rows
+        .iter()
+        .map(|row| {
+            render::view(
+                row,
+                &versions[&row.app_version_id],
+                Some(states.get(&row.id).unwrap_or(&no_states)),
+                None,
+            )
+        })
+        .collect();
     let body = envelope(&state, &headers, uri.path(), &params, page, count, results);
     Ok(json_response(StatusCode::OK, &body))
 }
