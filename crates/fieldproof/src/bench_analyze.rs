@@ -2,6 +2,13 @@
 //! a 1 MB JPEG, with the server's time split into decode, checks and model; and the latency of
 //! work-order CRUD at a fixed rate, alone and while analyses take every core they can.
 //!
+//! The CRUD load is the same in every phase, against the same data: each cycle deletes the work
+//! order it created, and the filtered list matches a fixed set of seeded work orders. (Without
+//! that, the list in a later phase matched every work order the earlier phases left and slowed
+//! down for that reason alone.) The phases run alone, with analyses, then alone again, and the
+//! baseline is both alone phases together, so that a drift of the machine over the run does not
+//! count for or against the analyses.
+//!
 //! The server runs in this process on loopback with the real models, a temporary SQLite file and
 //! blob directory. Every analysis goes to a work order of its own: the duplicate check compares a
 //! photo with the earlier ones of its work order, and a duplicate would skip the models.
@@ -51,6 +58,9 @@ pub struct AnalyzeArgs {
     /// the work directory].
     #[arg(long, value_name = "DIR")]
     pub blob_dir: Option<std::path::PathBuf>,
+    /// Work orders created before the phases, all matching the CRUD cycle's filtered list.
+    #[arg(long, default_value_t = 1000)]
+    pub seed_work_orders: usize,
 }
 
 struct Latencies(Vec<Duration>);
@@ -143,13 +153,14 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
 
     // Warm-up: the first analysis of a version embeds the example photos.
     analyze_once(&client, &base, &auth, body).await?;
+    seed(&client, &base, &auth, args.seed_work_orders).await?;
 
     let phase = Duration::from_secs(args.seconds);
     let probe = disk_probe(dir.join("probe"), phase);
-    let mut crud_alone = crud(&client, &base, &auth, clients, rate, phase).await;
-    let mut disk_alone = probe.await?;
+    let mut crud_before = crud(&client, &base, &auth, clients, rate, phase).await;
+    let disk_before = probe.await?;
     println!();
-    crud_alone.print("CRUD alone", phase);
+    crud_before.print("CRUD alone (before)", phase);
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
@@ -207,6 +218,13 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
         m / n
     );
     crud_busy.print("CRUD while analyses run", phase);
+
+    let probe = disk_probe(dir.join("probe"), phase);
+    let mut crud_after = crud(&client, &base, &auth, clients, rate, phase).await;
+    let disk_after = probe.await?;
+    crud_after.print("CRUD alone (after)", phase);
+    let mut crud_alone = crud_before.merge(crud_after);
+    let mut disk_alone = Latencies([disk_before.0, disk_after.0].concat());
     // The physical reference, measured meanwhile: what the disk alone does to a durable write.
     println!(
         "  disk baseline, a 4 kB append + fdatasync every 10 ms beside the server: p99 {:.2} ms alone, {:.2} ms while analyses run ({:.2}x)",
@@ -215,8 +233,10 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
         disk_busy.pct(0.99) / disk_alone.pct(0.99)
     );
     println!(
-        "  CRUD p99 ratio (busy / alone): {:.2}",
-        crud_busy.all.pct(0.99) / crud_alone.all.pct(0.99)
+        "  CRUD p99 ratio (busy / both alone phases): {:.2} ({:.2} ms / {:.2} ms)",
+        crud_busy.all.pct(0.99) / crud_alone.all.pct(0.99),
+        crud_busy.all.pct(0.99),
+        crud_alone.all.pct(0.99)
     );
     let _ = std::fs::remove_dir_all(&blob_dir);
     let _ = std::fs::remove_dir_all(&dir);
@@ -281,14 +301,14 @@ async fn crud(
     for c in 0..clients {
         let (client, base, auth) = (client.clone(), base.to_string(), auth.to_string());
         tasks.push(tokio::spawn(async move {
-            let mut lat: [Vec<Duration>; 4] = Default::default();
+            let mut lat: [Vec<Duration>; KINDS] = Default::default();
             let mut errors = 0u64;
             // Clients start staggered over one gap, so requests are spread evenly.
             let mut due = start + gap.mul_f64(c as f64 / clients as f64);
             let mut id = String::new();
             let mut i = 0u64;
             'cycle: while due < deadline {
-                for op in [Op::Create, Op::Retrieve, Op::Update, Op::List] {
+                for op in [Op::Create, Op::Retrieve, Op::Update, Op::List, Op::Delete] {
                     let kind = op as usize;
                     if due >= deadline {
                         break 'cycle;
@@ -325,14 +345,23 @@ async fn crud(
                             .ok()
                             .filter(|r| r.status().is_success()),
                         Op::List => client
-                            .get(format!("{base}/v0.2/work-orders/?tag=updated&page_size=20"))
+                            .get(format!("{base}/v0.2/work-orders/?tag=seeded&page_size=20"))
+                            .header("Authorization", &auth)
+                            .send()
+                            .await
+                            .ok()
+                            .filter(|r| r.status().is_success()),
+                        Op::Delete => client
+                            .delete(format!("{base}/v0.2/work-orders/{id}/"))
                             .header("Authorization", &auth)
                             .send()
                             .await
                             .ok()
                             .filter(|r| r.status().is_success()),
                     };
+                    // A delete answers 204 without a body; every other answer is JSON.
                     let body: Option<Value> = match ok {
+                        Some(r) if op == Op::Delete => r.bytes().await.ok().map(|_| Value::Null),
                         Some(r) => r.json().await.ok(),
                         None => None,
                     };
@@ -360,7 +389,7 @@ async fn crud(
         }));
     }
     let mut all = Vec::new();
-    let mut kinds: [Vec<Duration>; 4] = Default::default();
+    let mut kinds: [Vec<Duration>; KINDS] = Default::default();
     let mut errors = 0;
     for t in tasks {
         let (lat, e) = t.await.unwrap_or_default();
@@ -379,25 +408,44 @@ async fn crud(
     }
 }
 
-/// The requests of a CRUD cycle, in order.
+/// The requests of a CRUD cycle, in order. The cycle ends by deleting its work order, so the
+/// database holds as many work orders in every phase.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Op {
     Create,
     Retrieve,
     Update,
     List,
+    Delete,
 }
 
+const KINDS: usize = 5;
+const KIND_NAMES: [&str; KINDS] = ["create", "retrieve", "update", "list", "delete"];
+
 /// What a CRUD phase measured: every request, and each kind apart (create, retrieve, update,
-/// filtered list).
+/// filtered list, delete).
 struct Crud {
     all: Latencies,
-    kinds: [Latencies; 4],
+    kinds: [Latencies; KINDS],
     n: u64,
     errors: u64,
 }
 
 impl Crud {
+    /// Both phases' requests as one sample.
+    fn merge(self, other: Crud) -> Crud {
+        let mut kinds = self.kinds;
+        for (k, o) in kinds.iter_mut().zip(other.kinds) {
+            k.0.extend(o.0);
+        }
+        Crud {
+            all: Latencies([self.all.0, other.all.0].concat()),
+            kinds,
+            n: self.n + other.n,
+            errors: self.errors + other.errors,
+        }
+    }
+
     fn print(&mut self, title: &str, phase: Duration) {
         println!(
             "{title}: {:.0} requests/s answered, p50 {:.2} ms, p99 {:.2} ms, errors {}",
@@ -406,13 +454,47 @@ impl Crud {
             self.all.pct(0.99),
             self.errors
         );
-        let kinds: Vec<String> = ["create", "retrieve", "update", "list"]
+        let kinds: Vec<String> = KIND_NAMES
             .iter()
             .zip(self.kinds.iter_mut())
             .map(|(name, lat)| format!("{name} {:.2}", lat.pct(0.99)))
             .collect();
         println!("  p99 by kind (ms): {}", kinds.join(", "));
     }
+}
+
+/// Creates `n` work orders tagged `seeded`, the set the CRUD cycle's filtered list matches, over
+/// 16 connections.
+async fn seed(client: &reqwest::Client, base: &str, auth: &str, n: usize) -> Result<()> {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (client, base, auth, next) = (
+            client.clone(),
+            base.to_string(),
+            auth.to_string(),
+            next.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < n {
+                let r = client
+                    .post(format!("{base}/v0.2/work-orders/"))
+                    .header("Authorization", &auth)
+                    .header("Content-Type", "application/json")
+                    .body(r#"{"name": "seeded", "tags": ["bench", "seeded"]}"#)
+                    .send()
+                    .await?;
+                if !r.status().is_success() {
+                    return Err(anyhow!("seeding answered {}", r.status()));
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
 }
 
 /// Times a 4 kB append and `fdatasync` of a file in the work directory every 10 ms for `phase`,
