@@ -315,50 +315,31 @@ async fn crud(
                     }
                     tokio::time::sleep_until(due).await;
                     i += 1;
-                    let ok = match op {
+                    let one = format!("{base}/v0.2/work-orders/{id}/");
+                    let request = match op {
                         Op::Create => client
                             .post(format!("{base}/v0.2/work-orders/"))
-                            .header("Authorization", &auth)
                             .header("Content-Type", "application/json")
                             .body(
                                 json!({"name": format!("crud-{c}-{i}"), "tags": ["bench"]})
                                     .to_string(),
-                            )
-                            .send()
-                            .await
-                            .ok()
-                            .filter(|r| r.status().is_success()),
-                        Op::Retrieve => client
-                            .get(format!("{base}/v0.2/work-orders/{id}/"))
-                            .header("Authorization", &auth)
-                            .send()
-                            .await
-                            .ok()
-                            .filter(|r| r.status().is_success()),
+                            ),
+                        Op::Retrieve => client.get(one),
                         Op::Update => client
-                            .patch(format!("{base}/v0.2/work-orders/{id}/"))
-                            .header("Authorization", &auth)
+                            .patch(one)
                             .header("Content-Type", "application/json")
-                            .body(r#"{"tags":["bench","updated"]}"#)
-                            .send()
-                            .await
-                            .ok()
-                            .filter(|r| r.status().is_success()),
-                        Op::List => client
-                            .get(format!("{base}/v0.2/work-orders/?tag=seeded&page_size=20"))
-                            .header("Authorization", &auth)
-                            .send()
-                            .await
-                            .ok()
-                            .filter(|r| r.status().is_success()),
-                        Op::Delete => client
-                            .delete(format!("{base}/v0.2/work-orders/{id}/"))
-                            .header("Authorization", &auth)
-                            .send()
-                            .await
-                            .ok()
-                            .filter(|r| r.status().is_success()),
+                            .body(r#"{"tags":["bench","updated"]}"#),
+                        Op::List => {
+                            client.get(format!("{base}/v0.2/work-orders/?tag=seeded&page_size=20"))
+                        }
+                        Op::Delete => client.delete(one),
                     };
+                    let ok = request
+                        .header("Authorization", &auth)
+                        .send()
+                        .await
+                        .ok()
+                        .filter(|r| r.status().is_success());
                     // A delete answers 204 without a body; every other answer is JSON.
                     let body: Option<Value> = match ok {
                         Some(r) if op == Op::Delete => r.bytes().await.ok().map(|_| Value::Null),
