@@ -4,9 +4,16 @@
 //!
 //! The priority is what keeps work-order CRUD fast while analyses run: on a 2-core machine the
 //! analyses would otherwise take both cores for 40 to 80 ms at a time, and a request that needs a
-//! few hundred microseconds of CPU would wait behind them. With the analysis threads at a higher
-//! nice value the kernel gives the request threads the core as soon as they wake, and analyses
-//! still use every cycle nothing else wants: on an idle machine their throughput is unchanged.
+//! few hundred microseconds of CPU would wait behind them. Two policies, see [`Priority`]:
+//!
+//! - [`Priority::Idle`] (the default, Linux only): the threads are scheduled `SCHED_IDLE`, so
+//!   they run only on a core no other thread of the machine wants, and a request thread that
+//!   wakes takes the core at once. Analyses still use every idle cycle: on an idle machine their
+//!   throughput is unchanged. The price: while other processes keep every core busy, analyses
+//!   wait for them.
+//! - [`Priority::Nice`]: a higher nice value, a smaller share of the core but never none. It is
+//!   the fallback where `SCHED_IDLE` is not available (or is refused), and the setting to choose
+//!   when the host runs other CPU-heavy services whose load must not stall analyses.
 //!
 //! A job whose caller has gone away (the client disconnected while it waited in the queue) is
 //! skipped instead of run.
@@ -17,9 +24,37 @@ use std::sync::{Arc, Mutex};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
-/// How much lower the analysis threads' priority is than the process's: a nice value of +10 gives
-/// them about a tenth of a core's share against a request thread at the default nice value.
+/// How much lower the analysis threads' priority is than the process's under [`Priority::Nice`]:
+/// a nice value of +10 gives them about a tenth of a core's share against a request thread at the
+/// default nice value.
 pub const DEFAULT_NICE_INCREMENT: i32 = 10;
+
+/// How the analysis threads yield the CPU to the threads that serve requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// `SCHED_IDLE`: the CPU only when no other thread wants it. Where the kernel refuses it (or
+    /// off Linux) the threads fall back to `Nice(fallback)`, with a warning.
+    Idle { fallback: i32 },
+    /// The process's nice value plus this increment (capped at 19; 0 keeps the priority).
+    Nice(i32),
+}
+
+impl Default for Priority {
+    fn default() -> Self {
+        Priority::Idle {
+            fallback: DEFAULT_NICE_INCREMENT,
+        }
+    }
+}
+
+impl std::fmt::Display for Priority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Priority::Idle { .. } => f.write_str("SCHED_IDLE"),
+            Priority::Nice(n) => write!(f, "nice +{n}"),
+        }
+    }
+}
 
 pub struct CpuPool {
     queue: Mutex<mpsc::Sender<Job>>,
@@ -45,9 +80,8 @@ impl std::fmt::Display for PoolError {
 }
 
 impl CpuPool {
-    /// Starts `threads` threads (at least one), each at the process's nice value plus
-    /// `nice_increment` (capped at 19; 0 keeps the priority).
-    pub fn new(threads: usize, nice_increment: i32) -> Self {
+    /// Starts `threads` threads (at least one), each at `priority`.
+    pub fn new(threads: usize, priority: Priority) -> Self {
         let threads = threads.max(1);
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
@@ -58,7 +92,7 @@ impl CpuPool {
             std::thread::Builder::new()
                 .name(format!("fp-analysis-{i}"))
                 .spawn(move || {
-                    lower_priority(nice_increment);
+                    lower_priority(priority);
                     let _ = ready.send(());
                     drop(ready);
                     loop {
@@ -120,26 +154,69 @@ impl CpuPool {
     }
 }
 
-#[cfg(target_os = "linux")]
-fn lower_priority(increment: i32) {
-    use rustix::process::{getpriority_process, setpriority_process};
-    if increment <= 0 {
-        return;
-    }
-    // On Linux the nice value belongs to the thread, and `who` = 0 names the calling thread: this
-    // changes the pool's thread only. Raising one's own nice value needs no privilege.
-    let Ok(current) = getpriority_process(None) else {
-        return;
+fn lower_priority(priority: Priority) {
+    let increment = match priority {
+        Priority::Idle { fallback } => match schedule_idle() {
+            Ok(()) => return,
+            Err(why) => {
+                tracing::warn!(
+                    "the analysis threads cannot be scheduled SCHED_IDLE ({why}); they run at \
+                     nice +{fallback} instead"
+                );
+                fallback
+            }
+        },
+        Priority::Nice(n) => n,
     };
-    if setpriority_process(None, (current + increment).min(19)).is_err() {
+    if increment > 0 && raise_nice(increment).is_err() {
         tracing::warn!(
             "could not lower the analysis threads' priority; analyses compete with requests for the CPU"
         );
     }
 }
 
+/// Puts the calling thread in the `SCHED_IDLE` class. Any thread may do this to itself without
+/// privilege (Linux 2.6.39 and later).
+#[cfg(target_os = "linux")]
+fn schedule_idle() -> Result<(), String> {
+    use thread_priority::unix::{
+        set_thread_priority_and_policy, thread_native_id, thread_schedule_policy,
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy,
+    };
+    use thread_priority::ThreadPriority;
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    // The call sets the policy, then the nice value to 0, which a process started at a higher
+    // nice value may not do (lowering a nice value needs privilege). The policy is what matters:
+    // a SCHED_IDLE thread gets no share while others want the core, whatever its nice value. So
+    // the outcome is read back rather than taken from the result.
+    let set = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle);
+    match thread_schedule_policy() {
+        Ok(p) if p == idle => Ok(()),
+        _ => Err(match set {
+            Err(e) => format!("{e:?}"),
+            Ok(()) => "the policy did not change".into(),
+        }),
+    }
+}
+
 #[cfg(not(target_os = "linux"))]
-fn lower_priority(_increment: i32) {}
+fn schedule_idle() -> Result<(), String> {
+    Err("SCHED_IDLE exists on Linux only".into())
+}
+
+#[cfg(target_os = "linux")]
+fn raise_nice(increment: i32) -> Result<(), ()> {
+    use rustix::process::{getpriority_process, setpriority_process};
+    // On Linux the nice value belongs to the thread, and `who` = 0 names the calling thread: this
+    // changes the pool's thread only. Raising one's own nice value needs no privilege.
+    let current = getpriority_process(None).map_err(drop)?;
+    setpriority_process(None, (current + increment).min(19)).map_err(drop)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn raise_nice(_increment: i32) -> Result<(), ()> {
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {
@@ -148,7 +225,7 @@ mod tests {
 
     #[tokio::test]
     async fn runs_jobs_and_reports_panics() {
-        let pool = CpuPool::new(2, DEFAULT_NICE_INCREMENT);
+        let pool = CpuPool::new(2, Priority::default());
         assert_eq!(pool.run(|| 6 * 7).await.unwrap(), 42);
         let err = pool.run(|| -> u32 { panic!("boom") }).await.unwrap_err();
         assert!(
@@ -173,7 +250,7 @@ mod tests {
 
     #[tokio::test]
     async fn at_most_threads_jobs_run_at_once() {
-        let pool = Arc::new(CpuPool::new(2, 0));
+        let pool = Arc::new(CpuPool::new(2, Priority::Nice(0)));
         let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut handles = Vec::new();
@@ -199,9 +276,9 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[tokio::test]
-    async fn pool_threads_run_at_a_lower_priority() {
+    async fn pool_threads_run_at_a_higher_nice_value() {
         use rustix::process::getpriority_process;
-        let pool = CpuPool::new(1, 5);
+        let pool = CpuPool::new(1, Priority::Nice(5));
         let mine = getpriority_process(None).unwrap();
         let theirs = pool
             .run(|| getpriority_process(None).unwrap())
@@ -210,5 +287,26 @@ mod tests {
         assert_eq!(theirs, (mine + 5).min(19));
         // The caller's own priority is untouched.
         assert_eq!(getpriority_process(None).unwrap(), mine);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn idle_pool_threads_are_sched_idle_and_the_caller_is_not() {
+        use thread_priority::unix::{
+            thread_schedule_policy, NormalThreadSchedulePolicy, ThreadSchedulePolicy,
+        };
+        let pool = CpuPool::new(2, Priority::default());
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        for _ in 0..4 {
+            let theirs = pool
+                .run(|| thread_schedule_policy().unwrap())
+                .await
+                .unwrap();
+            assert_eq!(theirs, idle);
+        }
+        assert_eq!(
+            thread_schedule_policy().unwrap(),
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other)
+        );
     }
 }

@@ -56,9 +56,8 @@ pub struct ApiConfig {
     pub fetch: fieldproof_fetch::FetchPolicy,
     /// Analyses that may run at once (CPU-bound work); the default is the number of cores.
     pub analysis_workers: usize,
-    /// How much higher the analysis threads' nice value is than the process's (0: the same
-    /// priority as requests). See [`cpu_pool`].
-    pub analysis_nice_increment: i32,
+    /// How the analysis threads yield the CPU to requests. See [`cpu_pool`].
+    pub analysis_priority: cpu_pool::Priority,
     /// Rate limits; `RateLimits::default()` is unlimited (tests, benchmarks).
     pub rate_limits: limits::RateLimits,
     /// The URL clients reach this server at (for `next`/`previous` links); when absent, links are
@@ -73,7 +72,7 @@ impl Default for ApiConfig {
             public_url: None,
             fetch: Default::default(),
             analysis_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            analysis_nice_increment: cpu_pool::DEFAULT_NICE_INCREMENT,
+            analysis_priority: cpu_pool::Priority::default(),
             rate_limits: limits::RateLimits::default(),
         }
     }
@@ -106,7 +105,7 @@ impl AppState {
             fetcher: Arc::new(Fetcher::new(config.fetch.clone())),
             analysis_pool: Arc::new(cpu_pool::CpuPool::new(
                 config.analysis_workers,
-                config.analysis_nice_increment,
+                config.analysis_priority,
             )),
             limiter: Arc::new(limits::Limiter::new(&config.rate_limits)),
             config: Arc::new(config),

@@ -42,10 +42,10 @@ pub struct AnalyzeArgs {
     /// A JPEG to send instead of the generated 1 MB photo.
     #[arg(long)]
     pub photo: Option<std::path::PathBuf>,
-    /// How much higher the analysis threads' nice value is than the server's (0: the same
-    /// priority as the request threads; the server's default is 10).
-    #[arg(long, default_value_t = fieldproof_api::cpu_pool::DEFAULT_NICE_INCREMENT)]
-    pub analysis_nice_increment: i32,
+    /// How the analysis threads yield the CPU to requests: "idle" (SCHED_IDLE, the server's
+    /// default) or a nice increment from 0 (the request threads' priority) to 19.
+    #[arg(long, default_value = "idle", value_parser = parse_priority)]
+    pub analysis_priority: fieldproof_api::cpu_pool::Priority,
     /// Analyses that run at once [default: the number of cores, as the server's].
     #[arg(long)]
     pub analysis_threads: Option<usize>,
@@ -116,7 +116,7 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let mut config = ApiConfig {
-        analysis_nice_increment: args.analysis_nice_increment,
+        analysis_priority: args.analysis_priority,
         ..Default::default()
     };
     if let Some(n) = args.analysis_threads {
@@ -147,9 +147,9 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     let client = reqwest::Client::new();
     let auth = format!("Token {key}");
     let (clients, rate) = (args.crud_clients.max(1), args.crud_rate.max(1.0));
-    println!("fieldproof bench analyze: photo {:.2} MB, {} analysis clients (closed loop), CRUD at {:.0} requests/s over {} connections (open loop), {} s per phase, {} cores, {} analysis threads at nice +{}",
+    println!("fieldproof bench analyze: photo {:.2} MB, {} analysis clients (closed loop), CRUD at {:.0} requests/s over {} connections (open loop), {} s per phase, {} cores, {} analysis threads at {}",
         photo.len() as f64 / 1e6, args.clients, rate, clients, args.seconds,
-        std::thread::available_parallelism().map_or(0, |n| n.get()), analysis_threads, args.analysis_nice_increment);
+        std::thread::available_parallelism().map_or(0, |n| n.get()), analysis_threads, args.analysis_priority);
 
     // Warm-up: the first analysis of a version embeds the example photos.
     analyze_once(&client, &base, &auth, body).await?;
@@ -524,5 +524,16 @@ mod tests {
         assert!((0.9..1.3).contains(&mb), "{mb:.2} MB");
         let img = image::load_from_memory(&photo).unwrap();
         assert_eq!((img.width(), img.height()), (1600, 1200));
+    }
+}
+
+fn parse_priority(v: &str) -> Result<fieldproof_api::cpu_pool::Priority, String> {
+    use fieldproof_api::cpu_pool::Priority;
+    match v {
+        "idle" => Ok(Priority::default()),
+        n => match n.parse::<i32>() {
+            Ok(n @ 0..=19) => Ok(Priority::Nice(n)),
+            _ => Err("\"idle\" or a nice increment from 0 to 19".into()),
+        },
     }
 }

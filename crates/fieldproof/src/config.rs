@@ -84,7 +84,10 @@ pub struct ServeFlags {
     /// Analyses that run at once, one thread each [env: FIELDPROOF_ANALYSIS_THREADS] [default: the number of cores]
     #[arg(long, value_name = "N")]
     pub analysis_threads: Option<String>,
-    /// How much lower than requests the analysis threads run, as a nice increment from 0 (same priority) to 19 [env: FIELDPROOF_ANALYSIS_NICE] [default: 10]
+    /// How analysis threads yield the CPU to requests: "idle" (SCHED_IDLE: only cores nothing else wants) or "nice" (a lower share, never none; see --analysis-nice) [env: FIELDPROOF_ANALYSIS_PRIORITY] [default: idle]
+    #[arg(long, value_name = "POLICY")]
+    pub analysis_priority: Option<String>,
+    /// Nice increment of the analysis threads, from 0 (the requests' priority) to 19, with --analysis-priority nice or where SCHED_IDLE is refused [env: FIELDPROOF_ANALYSIS_NICE] [default: 10]
     #[arg(long, value_name = "N")]
     pub analysis_nice: Option<String>,
 }
@@ -105,6 +108,7 @@ struct FileSettings {
     analysis_rate_limit: Option<String>,
     failed_auth_rate_limit: Option<String>,
     analysis_threads: Option<u64>,
+    analysis_priority: Option<String>,
     analysis_nice: Option<i64>,
     blob_url: Option<String>,
     blob_endpoint: Option<String>,
@@ -146,9 +150,9 @@ pub struct Settings {
     pub models_source: Source,
     pub allow_fetch_from: Vec<fieldproof_fetch::Cidr>,
     pub rate_limits: fieldproof_api::limits::RateLimits,
-    /// Threads that run analyses, and how much lower their priority is than the requests'.
+    /// Threads that run analyses, and how they yield the CPU to requests.
     pub analysis_threads: usize,
-    pub analysis_nice: i32,
+    pub analysis_priority: fieldproof_api::cpu_pool::Priority,
     pub blobs: BlobSettings,
 }
 
@@ -275,6 +279,12 @@ pub fn resolve(
         "FIELDPROOF_ANALYSIS_THREADS",
         serve_flag(|s| s.analysis_threads.clone()),
         "--analysis-threads",
+    );
+    let analysis_priority = layered(
+        file.analysis_priority,
+        "FIELDPROOF_ANALYSIS_PRIORITY",
+        serve_flag(|s| s.analysis_priority.clone()),
+        "--analysis-priority",
     );
     let analysis_nice = layered(
         file.analysis_nice.map(|n| n.to_string()),
@@ -408,6 +418,25 @@ pub fn resolve(
         "a nice increment from 0 (the requests' priority) to 19 (the lowest)",
     )?
     .unwrap_or(fieldproof_api::cpu_pool::DEFAULT_NICE_INCREMENT);
+    let analysis_priority_p = match analysis_priority
+        .value
+        .as_deref()
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("idle") => fieldproof_api::cpu_pool::Priority::Idle {
+            fallback: analysis_nice_n,
+        },
+        Some("nice") => fieldproof_api::cpu_pool::Priority::Nice(analysis_nice_n),
+        Some(_) => {
+            return Err(bad(
+                "analysis_priority",
+                analysis_priority.value.as_deref().unwrap_or_default(),
+                &analysis_priority.source,
+                "\"idle\" or \"nice\"",
+            ))
+        }
+    };
     let blobs = match blob_url.value.as_deref().map(str::trim) {
         None | Some("") => BlobSettings::Local(data_dir_path.join("blobs")),
         Some(u) if u.starts_with("s3://") && u.len() > 5 => BlobSettings::S3 {
@@ -444,7 +473,7 @@ pub fn resolve(
         blobs,
         rate_limits,
         analysis_threads: analysis_threads_n,
-        analysis_nice: analysis_nice_n,
+        analysis_priority: analysis_priority_p,
         models: PathBuf::from(
             models
                 .value
@@ -533,6 +562,7 @@ fn parse_database_url(v: &str) -> Result<DatabaseUrl, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fieldproof_api::cpu_pool::Priority;
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
@@ -628,18 +658,29 @@ mod tests {
         )
         .unwrap();
         let cores = std::thread::available_parallelism().unwrap().get();
-        assert_eq!((s.analysis_threads, s.analysis_nice), (cores, 10));
+        assert_eq!(
+            (s.analysis_threads, s.analysis_priority),
+            (cores, Priority::Idle { fallback: 10 })
+        );
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f.toml");
-        std::fs::write(&file, "analysis_threads = 3\nanalysis_nice = 5\n").unwrap();
+        std::fs::write(
+            &file,
+            "analysis_threads = 3\nanalysis_nice = 5\nanalysis_priority = \"nice\"\n",
+        )
+        .unwrap();
         let storage = StorageFlags {
             config: Some(file),
             ..Default::default()
         };
         let s = resolve(&storage, Some(&ServeFlags::default()), &env(&[])).unwrap();
-        assert_eq!((s.analysis_threads, s.analysis_nice), (3, 5));
+        assert_eq!(
+            (s.analysis_threads, s.analysis_priority),
+            (3, Priority::Nice(5))
+        );
         let serve = ServeFlags {
             analysis_nice: Some("0".into()),
+            analysis_priority: Some("Idle".into()),
             ..Default::default()
         };
         let s = resolve(
@@ -648,12 +689,16 @@ mod tests {
             &env(&[("FIELDPROOF_ANALYSIS_THREADS", "1")]),
         )
         .unwrap();
-        assert_eq!((s.analysis_threads, s.analysis_nice), (1, 0));
+        assert_eq!(
+            (s.analysis_threads, s.analysis_priority),
+            (1, Priority::Idle { fallback: 0 })
+        );
         for (name, value) in [
             ("FIELDPROOF_ANALYSIS_THREADS", "0"),
             ("FIELDPROOF_ANALYSIS_THREADS", "many"),
             ("FIELDPROOF_ANALYSIS_NICE", "20"),
             ("FIELDPROOF_ANALYSIS_NICE", "-5"),
+            ("FIELDPROOF_ANALYSIS_PRIORITY", "realtime"),
             ("FIELDPROOF_JSON_BODY_LIMIT", "100"),
             ("FIELDPROOF_JSON_BODY_LIMIT", "2MB"),
         ] {

@@ -44,7 +44,7 @@ pub async fn run(settings: Settings, settings_worker: bool) -> Result<()> {
             },
             rate_limits: settings.rate_limits.clone(),
             analysis_workers: settings.analysis_threads,
-            analysis_nice_increment: settings.analysis_nice,
+            analysis_priority: settings.analysis_priority,
         },
     );
     let listener = TcpListener::bind(settings.listen)
@@ -105,7 +105,7 @@ pub async fn run_worker(settings: Settings, flags: WorkerFlags) -> Result<()> {
     let engine = crate::parts::load_engine(&settings).await?;
     let analyses = ApiConfig {
         analysis_workers: settings.analysis_threads,
-        analysis_nice_increment: settings.analysis_nice,
+        analysis_priority: settings.analysis_priority,
         ..Default::default()
     };
     let state = AppState::new(store, blobs, engine, analyses);

@@ -188,43 +188,83 @@ fn sigterm_stops_the_server_cleanly() {
     assert!(exit.success(), "exit after SIGTERM: {exit:?}");
 }
 
-/// The analysis threads as the kernel sees them: `--analysis-threads` of them, each at the nice
-/// value `--analysis-nice` asks for above the server's own, while the threads that serve requests
-/// keep the server's.
+/// Each thread of a running server as the kernel sees it: whether it is an analysis thread, its
+/// nice value and its scheduling policy (0: SCHED_OTHER, 5: SCHED_IDLE), and the main thread's.
 #[cfg(target_os = "linux")]
-#[test]
-fn analysis_threads_run_at_the_configured_number_and_priority() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let server = Server::start_with(&data, &["--analysis-threads", "3", "--analysis-nice", "7"]);
+fn threads_of(server: &Server) -> (Vec<(bool, i32, u32)>, (i32, u32)) {
     let pid = server.child.id();
-    let mut base = None;
-    let mut analysis = Vec::new();
-    let mut others = Vec::new();
+    let mut main = None;
+    let mut threads = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
         let task = task.unwrap().path();
         let comm = std::fs::read_to_string(task.join("comm")).unwrap();
         let stat = std::fs::read_to_string(task.join("stat")).unwrap();
-        // The fields after the command name: state is field 3, nice field 19.
+        // The fields after the command name: state is field 3, nice field 19, policy field 41.
         let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..]
             .split_whitespace()
             .collect();
         let nice: i32 = fields[16].parse().unwrap();
+        let policy: u32 = fields[38].parse().unwrap();
         if task.ends_with(pid.to_string()) {
-            base = Some(nice); // the main thread: the server's own priority
+            main = Some((nice, policy));
         }
-        if comm.trim().starts_with("fp-analysis-") {
-            analysis.push(nice);
-        } else {
-            others.push(nice);
-        }
+        threads.push((comm.trim().starts_with("fp-analysis-"), nice, policy));
     }
+    (threads, main.expect("the main thread is listed"))
+}
+
+/// By default the analysis threads are SCHED_IDLE (they run only on a core nothing else wants),
+/// and the threads that serve requests keep the server's own scheduling.
+#[cfg(target_os = "linux")]
+#[test]
+fn analysis_threads_run_sched_idle_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(&dir.path().join("data"), &["--analysis-threads", "3"]);
+    let (threads, (base_nice, base_policy)) = threads_of(&server);
+    server.kill9();
+    const SCHED_IDLE: u32 = 5;
+    let analysis: Vec<u32> = threads.iter().filter(|t| t.0).map(|t| t.2).collect();
+    assert_eq!(analysis, vec![SCHED_IDLE; 3], "{threads:?}");
+    assert!(
+        threads
+            .iter()
+            .filter(|t| !t.0)
+            .all(|t| (t.1, t.2) == (base_nice, base_policy)),
+        "{threads:?}"
+    );
+}
+
+/// With `--analysis-priority nice`, the analysis threads keep the usual policy at the nice value
+/// `--analysis-nice` asks for above the server's own, while the request threads keep the server's.
+#[cfg(target_os = "linux")]
+#[test]
+fn analysis_threads_run_at_the_configured_number_and_nice_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        &[
+            "--analysis-threads",
+            "3",
+            "--analysis-priority",
+            "nice",
+            "--analysis-nice",
+            "7",
+        ],
+    );
+    let (threads, (base, policy)) = threads_of(&server);
     server.kill9();
     // The test itself may run at a nice value already (a CI job under `nice`).
-    let base = base.expect("the main thread is listed");
     let lowered = (base + 7).min(19);
-    assert_eq!(analysis, vec![lowered; 3], "server at nice {base}");
-    assert!(others.iter().all(|n| *n == base), "{others:?}");
+    let analysis: Vec<(i32, u32)> = threads.iter().filter(|t| t.0).map(|t| (t.1, t.2)).collect();
+    assert_eq!(
+        analysis,
+        vec![(lowered, policy); 3],
+        "server at nice {base}"
+    );
+    assert!(
+        threads.iter().filter(|t| !t.0).all(|t| t.1 == base),
+        "{threads:?}"
+    );
 }
 
 #[test]
