@@ -204,12 +204,23 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<DecodedImage, VisionError
 /// there is always a real EOI. Looking after the *last* SOS (0xFFDA) skips an EXIF thumbnail's
 /// own EOI, which comes before the main image's scan. Bytes after the EOI (some phones append
 /// data there) are allowed.
+///
+/// Scanning back from the end, the first of the two markers met decides: an EOI follows the
+/// last SOS, an SOS has none after it. On a whole photo both searches stop within a few bytes
+/// (the EOI ends the file, the first SOS ends the headers) instead of reading it twice.
 fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    let last_sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
-    match last_sos {
-        Some(sos) => bytes[sos..].windows(2).any(|w| w == [0xFF, 0xD9]),
-        None => false,
-    }
+    let last = bytes.windows(2).rev().find_map(|w| match w {
+        [0xFF, 0xD9] => Some(Marker::Eoi),
+        [0xFF, 0xDA] => Some(Marker::Sos),
+        _ => None,
+    });
+    last == Some(Marker::Eoi) && bytes.windows(2).any(|w| w == [0xFF, 0xDA])
+}
+
+#[derive(PartialEq)]
+enum Marker {
+    Sos,
+    Eoi,
 }
 
 fn image_error(format: PhotoFormat, error: image::ImageError, limits: &Limits) -> VisionError {

@@ -297,3 +297,25 @@ fn grey_and_16_bit_photos_become_8_bit_rgb() {
     let d = decode(&deep, &Limits::default()).unwrap();
     assert_eq!(d.rgb().get_pixel(3, 3).0, [255, 128, 0]);
 }
+
+#[test]
+fn completeness_is_decided_by_the_markers_after_the_last_scan() {
+    // (bytes, complete?): SOI, an EXIF thumbnail with its own scan and EOI, then the main scan.
+    let thumb = b"\xFF\xD8\xFF\xE1\xFF\xD8\xFF\xDAtt\xFF\xD9";
+    let cases: [(&[u8], bool); 7] = [
+        (b"\xFF\xD8\xFF\xDAdata\xFF\xD9", true),
+        (b"\xFF\xD8\xFF\xDAdata", false),
+        (b"\xFF\xD8\xFF\xD9", false), // an end, but no scan at all
+        (&[thumb.as_slice(), b"\xFF\xDAmain"].concat(), false), // only the thumbnail ends
+        (&[thumb.as_slice(), b"\xFF\xDAmain\xFF\xD9"].concat(), true),
+        (b"\xFF\xD8\xFF\xDAdata\xFF\xD9appended", true),
+        // A second image appended after the EOI (as some phones do), itself complete.
+        (
+            b"\xFF\xD8\xFF\xDAdata\xFF\xD9\xFF\xD8\xFF\xDAdepth\xFF\xD9",
+            true,
+        ),
+    ];
+    for (bytes, complete) in cases {
+        assert_eq!(jpeg_is_complete(bytes), complete, "{bytes:?}");
+    }
+}

@@ -37,33 +37,41 @@ pub fn resize(rgb: &RgbImage, tw: u32, th: u32) -> RgbImage {
 
 /// Each `kx` x `ky` block of pixels averaged into one; the blocks on the right and bottom
 /// edges may be smaller and average what they hold, so no pixel is dropped.
+///
+/// The block's rows are first added column by column over the full width (a loop over
+/// contiguous memory, vectorised), then each block's columns are added: the per-pixel scalar
+/// work is done once per output row instead of once per source row.
 pub fn block_average(rgb: &RgbImage, kx: u32, ky: u32) -> RgbImage {
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let (kx, ky) = (kx.max(1) as usize, ky.max(1) as usize);
     let (ow, oh) = (w.div_ceil(kx), h.div_ceil(ky));
     let raw = rgb.as_raw();
+    let stride = w * 3;
     let mut out = Vec::with_capacity(ow * oh * 3);
-    let mut acc = vec![0u32; ow * 3];
+    // Sums over the block's rows, per source column and channel. `resize` asks for blocks of
+    // at most a few hundred pixels (w x h / (4 x tw x th)), far from a u32's limit.
+    let mut columns = vec![0u32; stride];
     for oy in 0..oh {
-        acc.iter_mut().for_each(|a| *a = 0);
         let rows = oy * ky..((oy + 1) * ky).min(h);
         let block_h = rows.len();
+        columns.iter_mut().for_each(|a| *a = 0);
         for y in rows {
-            let row = &raw[y * w * 3..(y + 1) * w * 3];
-            for (ox, block) in row.chunks(kx * 3).enumerate() {
-                let a = &mut acc[ox * 3..ox * 3 + 3];
-                for px in block.chunks_exact(3) {
-                    a[0] += u32::from(px[0]);
-                    a[1] += u32::from(px[1]);
-                    a[2] += u32::from(px[2]);
-                }
+            let row = &raw[y * stride..(y + 1) * stride];
+            for (a, &v) in columns.iter_mut().zip(row) {
+                *a += u32::from(v);
             }
         }
-        for ox in 0..ow {
+        for (ox, block) in columns.chunks(kx * 3).enumerate() {
+            let mut sum = [0u32; 3];
+            for px in block.chunks_exact(3) {
+                sum[0] += px[0];
+                sum[1] += px[1];
+                sum[2] += px[2];
+            }
             let n = (kx.min(w - ox * kx) * block_h) as u32;
-            for c in 0..3 {
+            for s in sum {
                 // Rounded to nearest.
-                out.push(((acc[ox * 3 + c] + n / 2) / n) as u8);
+                out.push(((s + n / 2) / n) as u8);
             }
         }
     }
