@@ -514,6 +514,17 @@ fn fresh_dir(parent: Option<&std::path::Path>) -> Result<std::path::PathBuf> {
     Ok(dir)
 }
 
+fn parse_priority(v: &str) -> Result<fieldproof_api::cpu_pool::Priority, String> {
+    use fieldproof_api::cpu_pool::Priority;
+    match v {
+        "idle" => Ok(Priority::default()),
+        n => match n.parse::<i32>() {
+            Ok(n @ 0..=19) => Ok(Priority::Nice(n)),
+            _ => Err("\"idle\" or a nice increment from 0 to 19".into()),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// The benchmark's photo is what the issue asks for: a JPEG of about 1 MB.
@@ -524,16 +535,5 @@ mod tests {
         assert!((0.9..1.3).contains(&mb), "{mb:.2} MB");
         let img = image::load_from_memory(&photo).unwrap();
         assert_eq!((img.width(), img.height()), (1600, 1200));
-    }
-}
-
-fn parse_priority(v: &str) -> Result<fieldproof_api::cpu_pool::Priority, String> {
-    use fieldproof_api::cpu_pool::Priority;
-    match v {
-        "idle" => Ok(Priority::default()),
-        n => match n.parse::<i32>() {
-            Ok(n @ 0..=19) => Ok(Priority::Nice(n)),
-            _ => Err("\"idle\" or a nice increment from 0 to 19".into()),
-        },
     }
 }

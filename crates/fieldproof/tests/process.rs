@@ -188,10 +188,19 @@ fn sigterm_stops_the_server_cleanly() {
     assert!(exit.success(), "exit after SIGTERM: {exit:?}");
 }
 
-/// Each thread of a running server as the kernel sees it: whether it is an analysis thread, its
-/// nice value and its scheduling policy (0: SCHED_OTHER, 5: SCHED_IDLE), and the main thread's.
+/// One thread of a running server as the kernel sees it.
 #[cfg(target_os = "linux")]
-fn threads_of(server: &Server) -> (Vec<(bool, i32, u32)>, (i32, u32)) {
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ThreadSched {
+    analysis: bool,
+    nice: i32,
+    /// 0: SCHED_OTHER, 5: SCHED_IDLE.
+    policy: u32,
+}
+
+/// Every thread of a running server, and its main thread.
+#[cfg(target_os = "linux")]
+fn threads_of(server: &Server) -> (Vec<ThreadSched>, ThreadSched) {
     let pid = server.child.id();
     let mut main = None;
     let mut threads = Vec::new();
@@ -203,12 +212,15 @@ fn threads_of(server: &Server) -> (Vec<(bool, i32, u32)>, (i32, u32)) {
         let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..]
             .split_whitespace()
             .collect();
-        let nice: i32 = fields[16].parse().unwrap();
-        let policy: u32 = fields[38].parse().unwrap();
+        let thread = ThreadSched {
+            analysis: comm.trim().starts_with("fp-analysis-"),
+            nice: fields[16].parse().unwrap(),
+            policy: fields[38].parse().unwrap(),
+        };
         if task.ends_with(pid.to_string()) {
-            main = Some((nice, policy));
+            main = Some(thread);
         }
-        threads.push((comm.trim().starts_with("fp-analysis-"), nice, policy));
+        threads.push(thread);
     }
     (threads, main.expect("the main thread is listed"))
 }
@@ -220,16 +232,20 @@ fn threads_of(server: &Server) -> (Vec<(bool, i32, u32)>, (i32, u32)) {
 fn analysis_threads_run_sched_idle_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_with(&dir.path().join("data"), &["--analysis-threads", "3"]);
-    let (threads, (base_nice, base_policy)) = threads_of(&server);
+    let (threads, main) = threads_of(&server);
     server.kill9();
     const SCHED_IDLE: u32 = 5;
-    let analysis: Vec<u32> = threads.iter().filter(|t| t.0).map(|t| t.2).collect();
+    let analysis: Vec<u32> = threads
+        .iter()
+        .filter(|t| t.analysis)
+        .map(|t| t.policy)
+        .collect();
     assert_eq!(analysis, vec![SCHED_IDLE; 3], "{threads:?}");
     assert!(
         threads
             .iter()
-            .filter(|t| !t.0)
-            .all(|t| (t.1, t.2) == (base_nice, base_policy)),
+            .filter(|t| !t.analysis)
+            .all(|t| (t.nice, t.policy) == (main.nice, main.policy)),
         "{threads:?}"
     );
 }
@@ -251,18 +267,22 @@ fn analysis_threads_run_at_the_configured_number_and_nice_value() {
             "7",
         ],
     );
-    let (threads, (base, policy)) = threads_of(&server);
+    let (threads, main) = threads_of(&server);
     server.kill9();
     // The test itself may run at a nice value already (a CI job under `nice`).
-    let lowered = (base + 7).min(19);
-    let analysis: Vec<(i32, u32)> = threads.iter().filter(|t| t.0).map(|t| (t.1, t.2)).collect();
-    assert_eq!(
-        analysis,
-        vec![(lowered, policy); 3],
-        "server at nice {base}"
-    );
+    let lowered = (main.nice + 7).min(19);
+    let analysis: Vec<(i32, u32)> = threads
+        .iter()
+        .filter(|t| t.analysis)
+        .map(|t| (t.nice, t.policy))
+        .collect();
+    let expected = vec![(lowered, main.policy); 3];
+    assert_eq!(analysis, expected, "server at nice {}", main.nice);
     assert!(
-        threads.iter().filter(|t| !t.0).all(|t| t.1 == base),
+        threads
+            .iter()
+            .filter(|t| !t.analysis)
+            .all(|t| t.nice == main.nice),
         "{threads:?}"
     );
 }
