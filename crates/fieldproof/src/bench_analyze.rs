@@ -157,10 +157,12 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
 
     let phase = Duration::from_secs(args.seconds);
     let probe = disk_probe(dir.join("probe"), phase);
+    let cpu = CpuTimes::now();
     let mut crud_before = crud(&client, &base, &auth, clients, rate, phase).await;
     let disk_before = probe.await?;
     println!();
     crud_before.print("CRUD alone (before)", phase);
+    print_others(cpu);
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
@@ -193,6 +195,7 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     }
     let started = Instant::now();
     let probe = disk_probe(dir.join("probe"), phase);
+    let cpu = CpuTimes::now();
     let mut crud_busy = crud(&client, &base, &auth, clients, rate, phase).await;
     let mut disk_busy = probe.await?;
     stop.store(true, Ordering::Relaxed);
@@ -218,11 +221,14 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
         m / n
     );
     crud_busy.print("CRUD while analyses run", phase);
+    print_others(cpu);
 
     let probe = disk_probe(dir.join("probe"), phase);
+    let cpu = CpuTimes::now();
     let mut crud_after = crud(&client, &base, &auth, clients, rate, phase).await;
     let disk_after = probe.await?;
     crud_after.print("CRUD alone (after)", phase);
+    print_others(cpu);
     let mut crud_alone = crud_before.merge(crud_after);
     let mut disk_alone = Latencies([disk_before.0, disk_after.0].concat());
     // The physical reference, measured meanwhile: what the disk alone does to a durable write.
@@ -514,6 +520,61 @@ fn fresh_dir(parent: Option<&std::path::Path>) -> Result<std::path::PathBuf> {
     Ok(dir)
 }
 
+/// CPU time counters, in clock ticks: the machine's (`/proc/stat`) and this process's.
+#[derive(Debug, Clone, Copy)]
+struct CpuTimes {
+    /// Busy time of every core: everything but idle, I/O wait and steal.
+    busy: u64,
+    total: u64,
+    /// Time the hypervisor gave this machine's cores to someone else.
+    steal: u64,
+    ours: u64,
+}
+
+impl CpuTimes {
+    /// `None` where `/proc` does not say (off Linux).
+    fn now() -> Option<CpuTimes> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        // cpu user nice system idle iowait irq softirq steal (guest time is inside user).
+        let v: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .map(|x| x.parse().ok())
+            .collect::<Option<_>>()?;
+        let (idle, iowait, steal) = (*v.get(3)?, *v.get(4)?, *v.get(7)?);
+        let total: u64 = v.iter().sum();
+        let me = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // After the command name, field 3 comes first: utime is field 14, stime field 15.
+        let fields: Vec<&str> = me[me.rfind(')')? + 1..].split_whitespace().collect();
+        let ours = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some(CpuTimes {
+            busy: total - idle - iowait - steal,
+            total,
+            steal,
+            ours,
+        })
+    }
+}
+
+/// What the rest of the machine did during a phase: the CPU share of other processes (services
+/// of other projects, say) and the hypervisor's steal. A phase that others disturbed shows here,
+/// so that its figures are not read as ours.
+fn print_others(before: Option<CpuTimes>) {
+    let (Some(a), Some(b)) = (before, CpuTimes::now()) else {
+        return;
+    };
+    let total = b.total.saturating_sub(a.total).max(1) as f64;
+    let others = (b.busy.saturating_sub(a.busy)).saturating_sub(b.ours.saturating_sub(a.ours));
+    println!(
+        "  the rest of the machine meanwhile: other processes {:.1}% of the CPU time, steal {:.1}%",
+        100.0 * others as f64 / total,
+        100.0 * b.steal.saturating_sub(a.steal) as f64 / total
+    );
+}
+
 fn parse_priority(v: &str) -> Result<fieldproof_api::cpu_pool::Priority, String> {
     use fieldproof_api::cpu_pool::Priority;
     match v {
@@ -535,5 +596,32 @@ mod tests {
         assert!((0.9..1.3).contains(&mb), "{mb:.2} MB");
         let img = image::load_from_memory(&photo).unwrap();
         assert_eq!((img.width(), img.height()), (1600, 1200));
+    }
+
+    /// The counters behind "the rest of the machine": a busy loop in this process moves this
+    /// process's time and the machine's busy time, not only the total.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn cpu_times_count_this_process() {
+        let a = super::CpuTimes::now().expect("/proc/stat and /proc/self/stat are readable");
+        // Spin until this process has used 10 clock ticks (100 ms) of CPU, however loaded the
+        // machine is; a counter read from the wrong field would never get there.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut x = 0u64;
+        let b = loop {
+            for _ in 0..1_000_000 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+            let b = super::CpuTimes::now().unwrap();
+            if b.ours >= a.ours + 10 || std::time::Instant::now() > deadline {
+                break b;
+            }
+        };
+        assert!(b.ours >= a.ours + 10, "{a:?} -> {b:?}");
+        assert!(b.busy >= a.busy + 10, "{a:?} -> {b:?}");
+        assert!(
+            b.total > b.busy && b.total >= a.total + 10,
+            "{a:?} -> {b:?}"
+        );
     }
 }
