@@ -39,6 +39,18 @@ pub enum Priority {
     Nice(i32),
 }
 
+impl Priority {
+    /// The policy named by the `analysis_priority` setting (`idle` or `nice`, any case), with
+    /// `nice` the increment for `nice` and the fallback for `idle`; `None` for another name.
+    pub fn from_setting(policy: &str, nice: i32) -> Option<Priority> {
+        match policy.trim().to_ascii_lowercase().as_str() {
+            "idle" => Some(Priority::Idle { fallback: nice }),
+            "nice" => Some(Priority::Nice(nice)),
+            _ => None,
+        }
+    }
+}
+
 impl Default for Priority {
     fn default() -> Self {
         Priority::Idle {

@@ -42,10 +42,15 @@ pub struct AnalyzeArgs {
     /// A JPEG to send instead of the generated 1 MB photo.
     #[arg(long)]
     pub photo: Option<std::path::PathBuf>,
-    /// How the analysis threads yield the CPU to requests: "idle" (SCHED_IDLE, the server's
-    /// default) or a nice increment from 0 (the request threads' priority) to 19.
-    #[arg(long, default_value = "idle", value_parser = parse_priority)]
-    pub analysis_priority: fieldproof_api::cpu_pool::Priority,
+    /// How the analysis threads yield the CPU to requests, as the server's setting: "idle"
+    /// (SCHED_IDLE) or "nice".
+    #[arg(long, default_value = "idle", value_parser = ["idle", "nice"])]
+    pub analysis_priority: String,
+    /// The analysis threads' nice increment with `--analysis-priority nice`, from 0 (the
+    /// request threads' priority) to 19.
+    #[arg(long, default_value_t = fieldproof_api::cpu_pool::DEFAULT_NICE_INCREMENT,
+          value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub analysis_nice: i32,
     /// Analyses that run at once [default: the number of cores, as the server's].
     #[arg(long)]
     pub analysis_threads: Option<usize>,
@@ -116,13 +121,17 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let mut config = ApiConfig {
-        analysis_priority: args.analysis_priority,
+        analysis_priority: fieldproof_api::cpu_pool::Priority::from_setting(
+            &args.analysis_priority,
+            args.analysis_nice,
+        )
+        .expect("clap accepts idle and nice only"),
         ..Default::default()
     };
     if let Some(n) = args.analysis_threads {
         config.analysis_workers = n.max(1);
     }
-    let analysis_threads = config.analysis_workers;
+    let (analysis_threads, analysis_priority) = (config.analysis_workers, config.analysis_priority);
     let state = AppState::new(store, blobs, engine, config);
     tokio::spawn(fieldproof_api::serve(
         listener,
@@ -149,7 +158,7 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     let (clients, rate) = (args.crud_clients.max(1), args.crud_rate.max(1.0));
     println!("fieldproof bench analyze: photo {:.2} MB, {} analysis clients (closed loop), CRUD at {:.0} requests/s over {} connections (open loop), {} s per phase, {} cores, {} analysis threads at {}",
         photo.len() as f64 / 1e6, args.clients, rate, clients, args.seconds,
-        std::thread::available_parallelism().map_or(0, |n| n.get()), analysis_threads, args.analysis_priority);
+        std::thread::available_parallelism().map_or(0, |n| n.get()), analysis_threads, analysis_priority);
 
     // Warm-up: the first analysis of a version embeds the example photos.
     analyze_once(&client, &base, &auth, body).await?;
@@ -573,17 +582,6 @@ fn print_others(before: Option<CpuTimes>) {
         100.0 * others as f64 / total,
         100.0 * b.steal.saturating_sub(a.steal) as f64 / total
     );
-}
-
-fn parse_priority(v: &str) -> Result<fieldproof_api::cpu_pool::Priority, String> {
-    use fieldproof_api::cpu_pool::Priority;
-    match v {
-        "idle" => Ok(Priority::default()),
-        n => match n.parse::<i32>() {
-            Ok(n @ 0..=19) => Ok(Priority::Nice(n)),
-            _ => Err("\"idle\" or a nice increment from 0 to 19".into()),
-        },
-    }
 }
 
 #[cfg(test)]

@@ -418,24 +418,19 @@ pub fn resolve(
         "a nice increment from 0 (the requests' priority) to 19 (the lowest)",
     )?
     .unwrap_or(fieldproof_api::cpu_pool::DEFAULT_NICE_INCREMENT);
-    let analysis_priority_p = match analysis_priority
-        .value
-        .as_deref()
-        .map(|v| v.trim().to_ascii_lowercase())
-        .as_deref()
-    {
-        None | Some("idle") => fieldproof_api::cpu_pool::Priority::Idle {
+    let analysis_priority_p = match analysis_priority.value.as_deref() {
+        None => fieldproof_api::cpu_pool::Priority::Idle {
             fallback: analysis_nice_n,
         },
-        Some("nice") => fieldproof_api::cpu_pool::Priority::Nice(analysis_nice_n),
-        Some(_) => {
-            return Err(bad(
-                "analysis_priority",
-                analysis_priority.value.as_deref().unwrap_or_default(),
-                &analysis_priority.source,
-                "\"idle\" or \"nice\"",
-            ))
-        }
+        Some(v) => fieldproof_api::cpu_pool::Priority::from_setting(v, analysis_nice_n)
+            .ok_or_else(|| {
+                bad(
+                    "analysis_priority",
+                    v,
+                    &analysis_priority.source,
+                    "\"idle\" or \"nice\"",
+                )
+            })?,
     };
     let blobs = match blob_url.value.as_deref().map(str::trim) {
         None | Some("") => BlobSettings::Local(data_dir_path.join("blobs")),
