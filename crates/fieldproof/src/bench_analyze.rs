@@ -165,13 +165,10 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     seed(&client, &base, &auth, args.seed_work_orders).await?;
 
     let phase = Duration::from_secs(args.seconds);
-    let probe = disk_probe(dir.join("probe"), phase);
-    let cpu = CpuTimes::now();
-    let mut crud_before = crud(&client, &base, &auth, clients, rate, phase).await;
-    let disk_before = probe.await?;
+    let probe = dir.join("probe");
+    let mut crud_before = crud(&client, &base, &auth, clients, rate, phase, &probe).await?;
     println!();
     crud_before.print("CRUD alone (before)", phase);
-    print_others(cpu);
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
@@ -203,10 +200,7 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
         }));
     }
     let started = Instant::now();
-    let probe = disk_probe(dir.join("probe"), phase);
-    let cpu = CpuTimes::now();
-    let mut crud_busy = crud(&client, &base, &auth, clients, rate, phase).await;
-    let mut disk_busy = probe.await?;
+    let mut crud_busy = crud(&client, &base, &auth, clients, rate, phase, &probe).await?;
     stop.store(true, Ordering::Relaxed);
     let elapsed = started.elapsed();
     let mut all = Vec::new();
@@ -230,22 +224,16 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
         m / n
     );
     crud_busy.print("CRUD while analyses run", phase);
-    print_others(cpu);
 
-    let probe = disk_probe(dir.join("probe"), phase);
-    let cpu = CpuTimes::now();
-    let mut crud_after = crud(&client, &base, &auth, clients, rate, phase).await;
-    let disk_after = probe.await?;
+    let mut crud_after = crud(&client, &base, &auth, clients, rate, phase, &probe).await?;
     crud_after.print("CRUD alone (after)", phase);
-    print_others(cpu);
     let mut crud_alone = crud_before.merge(crud_after);
-    let mut disk_alone = Latencies([disk_before.0, disk_after.0].concat());
     // The physical reference, measured meanwhile: what the disk alone does to a durable write.
     println!(
         "  disk baseline, a 4 kB append + fdatasync every 10 ms beside the server: p99 {:.2} ms alone, {:.2} ms while analyses run ({:.2}x)",
-        disk_alone.pct(0.99),
-        disk_busy.pct(0.99),
-        disk_busy.pct(0.99) / disk_alone.pct(0.99)
+        crud_alone.disk.pct(0.99),
+        crud_busy.disk.pct(0.99),
+        crud_busy.disk.pct(0.99) / crud_alone.disk.pct(0.99)
     );
     println!(
         "  CRUD p99 ratio (busy / both alone phases): {:.2} ({:.2} ms / {:.2} ms)",
@@ -308,7 +296,11 @@ async fn crud(
     clients: usize,
     rate: f64,
     phase: Duration,
-) -> Crud {
+    probe: &std::path::Path,
+) -> Result<Crud> {
+    // Over the same window: the disk's own sync latency, and what other processes used.
+    let disk = disk_probe(probe.to_path_buf(), phase);
+    let cpu = CpuTimes::now();
     let start = tokio::time::Instant::now();
     let deadline = start + phase;
     let gap = Duration::from_secs_f64(clients as f64 / rate);
@@ -395,13 +387,14 @@ async fn crud(
         }
         errors += e;
     }
-    let n = all.len() as u64;
-    Crud {
+    let machine = cpu.zip(CpuTimes::now()).map(|(a, b)| b.since(&a));
+    Ok(Crud {
         all: Latencies(all),
         kinds: kinds.map(Latencies),
-        n,
         errors,
-    }
+        disk: disk.await?,
+        machine,
+    })
 }
 
 /// The requests of a CRUD cycle, in order. The cycle ends by deleting its work order, so the
@@ -423,8 +416,11 @@ const KIND_NAMES: [&str; KINDS] = ["create", "retrieve", "update", "list", "dele
 struct Crud {
     all: Latencies,
     kinds: [Latencies; KINDS],
-    n: u64,
     errors: u64,
+    /// The disk baseline measured meanwhile (see [`disk_probe`]).
+    disk: Latencies,
+    /// What the rest of the machine did meanwhile; `None` off Linux, and for merged phases.
+    machine: Option<Machine>,
 }
 
 impl Crud {
@@ -437,15 +433,16 @@ impl Crud {
         Crud {
             all: Latencies([self.all.0, other.all.0].concat()),
             kinds,
-            n: self.n + other.n,
             errors: self.errors + other.errors,
+            disk: Latencies([self.disk.0, other.disk.0].concat()),
+            machine: None,
         }
     }
 
     fn print(&mut self, title: &str, phase: Duration) {
         println!(
             "{title}: {:.0} requests/s answered, p50 {:.2} ms, p99 {:.2} ms, errors {}",
-            self.n as f64 / phase.as_secs_f64(),
+            self.all.0.len() as f64 / phase.as_secs_f64(),
             self.all.pct(0.5),
             self.all.pct(0.99),
             self.errors
@@ -456,6 +453,12 @@ impl Crud {
             .map(|(name, lat)| format!("{name} {:.2}", lat.pct(0.99)))
             .collect();
         println!("  p99 by kind (ms): {}", kinds.join(", "));
+        if let Some(m) = &self.machine {
+            println!(
+                "  the rest of the machine meanwhile: other processes and kernel threads {:.1}% of the CPU time, steal {:.1}%",
+                m.others_pct, m.steal_pct
+            );
+        }
     }
 }
 
@@ -532,12 +535,22 @@ fn fresh_dir(parent: Option<&std::path::Path>) -> Result<std::path::PathBuf> {
 /// CPU time counters, in clock ticks: the machine's (`/proc/stat`) and this process's.
 #[derive(Debug, Clone, Copy)]
 struct CpuTimes {
-    /// Busy time of every core: everything but idle, I/O wait and steal.
+    /// Time every core spent running tasks (user, nice and system; not interrupts).
     busy: u64,
     total: u64,
     /// Time the hypervisor gave this machine's cores to someone else.
     steal: u64,
     ours: u64,
+}
+
+/// What the rest of the machine did during a phase, in percent of its CPU time: other processes
+/// and kernel threads (services of other projects, say, or the writeback of our files), and the
+/// hypervisor's steal. A phase that others disturbed shows here, so that its figures are not read
+/// as ours.
+#[derive(Debug, Clone, Copy)]
+struct Machine {
+    others_pct: f64,
+    steal_pct: f64,
 }
 
 impl CpuTimes {
@@ -553,35 +566,31 @@ impl CpuTimes {
             .take(8)
             .map(|x| x.parse().ok())
             .collect::<Option<_>>()?;
-        let (idle, iowait, steal) = (*v.get(3)?, *v.get(4)?, *v.get(7)?);
-        let total: u64 = v.iter().sum();
+        if v.len() < 8 {
+            return None;
+        }
         let me = std::fs::read_to_string("/proc/self/stat").ok()?;
         // After the command name, field 3 comes first: utime is field 14, stime field 15.
         let fields: Vec<&str> = me[me.rfind(')')? + 1..].split_whitespace().collect();
         let ours = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
         Some(CpuTimes {
-            busy: total - idle - iowait - steal,
-            total,
-            steal,
+            busy: v[0] + v[1] + v[2],
+            total: v.iter().sum(),
+            steal: v[7],
             ours,
         })
     }
-}
 
-/// What the rest of the machine did during a phase: the CPU share of other processes (services
-/// of other projects, say) and the hypervisor's steal. A phase that others disturbed shows here,
-/// so that its figures are not read as ours.
-fn print_others(before: Option<CpuTimes>) {
-    let (Some(a), Some(b)) = (before, CpuTimes::now()) else {
-        return;
-    };
-    let total = b.total.saturating_sub(a.total).max(1) as f64;
-    let others = (b.busy.saturating_sub(a.busy)).saturating_sub(b.ours.saturating_sub(a.ours));
-    println!(
-        "  the rest of the machine meanwhile: other processes {:.1}% of the CPU time, steal {:.1}%",
-        100.0 * others as f64 / total,
-        100.0 * b.steal.saturating_sub(a.steal) as f64 / total
-    );
+    /// The rest of the machine's share from `before` to `self`.
+    fn since(&self, before: &CpuTimes) -> Machine {
+        let total = self.total.saturating_sub(before.total).max(1) as f64;
+        let others = (self.busy.saturating_sub(before.busy))
+            .saturating_sub(self.ours.saturating_sub(before.ours));
+        Machine {
+            others_pct: 100.0 * others as f64 / total,
+            steal_pct: 100.0 * self.steal.saturating_sub(before.steal) as f64 / total,
+        }
+    }
 }
 
 #[cfg(test)]
