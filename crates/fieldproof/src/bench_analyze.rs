@@ -2,16 +2,19 @@
 //! a 1 MB JPEG, with the server's time split into decode, checks and model; and the latency of
 //! work-order CRUD at a fixed rate, alone and while analyses take every core they can.
 //!
-//! The CRUD load is the same in every phase, against the same data: each cycle deletes the work
+//! The CRUD load is the same in every block, against the same data: each cycle deletes the work
 //! order it created, and the filtered list matches a fixed set of seeded work orders. (Without
 //! that, the list in a later phase matched every work order the earlier phases left and slowed
-//! down for that reason alone.) The phases run alone, with analyses, then alone again, and the
-//! baseline is both alone phases together, so that a drift of the machine over the run does not
-//! count for or against the analyses.
+//! down for that reason alone.) Blocks of CRUD alone and of CRUD with analyses alternate
+//! (A B B A A B B A ...), so that a drift of the machine over the run, or a burst of some other
+//! process, does not count for or against the analyses.
 //!
 //! The server runs in this process on loopback with the real models, a temporary SQLite file and
-//! blob directory. Every analysis goes to a work order of its own: the duplicate check compares a
-//! photo with the earlier ones of its work order, and a duplicate would skip the models.
+//! blob directory, on a runtime of its own, as `fieldproof serve` would; the clients that send
+//! photos run on a thread of their own, and the CRUD clients that measure on the process's main
+//! runtime: no two of them share request threads. Every analysis
+//! goes to a work order of its own: the duplicate check compares a photo with the earlier ones of
+//! its work order, and a duplicate would skip the models.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,9 +30,13 @@ use serde_json::{json, Value};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct AnalyzeArgs {
-    /// Seconds per phase.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds of CRUD alone, and as many with analyses, in alternating blocks.
+    #[arg(long, default_value_t = 20)]
     pub seconds: u64,
+    /// Seconds per block: the two conditions alternate A B B A A B B A ..., so that a change
+    /// of the machine over the run falls on both alike.
+    #[arg(long, default_value_t = 5)]
+    pub block_seconds: u64,
     /// Concurrent analysis clients.
     #[arg(long, default_value_t = 4)]
     pub clients: usize,
@@ -81,6 +88,16 @@ impl Latencies {
     }
 }
 
+/// The median of `v` (the mean of the middle two for an even count); NaN when empty.
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 /// A photo-like JPEG of about 1 MB: a textured, lit scene with noise (noise is what makes real
 /// photos large), 1600x1200.
 pub fn photo_1mb() -> Vec<u8> {
@@ -118,7 +135,8 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     let blobs: Arc<dyn Blobs> = Arc::new(LocalBlobs::open(&blob_dir)?);
     let engine = crate::parts::load_engine(settings).await?;
     let key = crate::demo::ensure(store.as_ref(), blobs.as_ref(), Some(&engine), &dir).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let mut config = ApiConfig {
         analysis_priority: fieldproof_api::cpu_pool::Priority::from_setting(
@@ -133,11 +151,7 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     }
     let (analysis_threads, analysis_priority) = (config.analysis_workers, config.analysis_priority);
     let state = AppState::new(store, blobs, engine, config);
-    tokio::spawn(fieldproof_api::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
+    let (stop_server, server) = start_server(listener, state)?;
     let base = format!("http://{addr}");
     let photo = match &args.photo {
         Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
@@ -156,94 +170,207 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     let client = reqwest::Client::new();
     let auth = format!("Token {key}");
     let (clients, rate) = (args.crud_clients.max(1), args.crud_rate.max(1.0));
-    println!("fieldproof bench analyze: photo {:.2} MB, {} analysis clients (closed loop), CRUD at {:.0} requests/s over {} connections (open loop), {} s per phase, {} cores, {} analysis threads at {}",
-        photo.len() as f64 / 1e6, args.clients, rate, clients, args.seconds,
+    println!("fieldproof bench analyze: photo {:.2} MB, {} analysis clients (closed loop), CRUD at {:.0} requests/s over {} connections (open loop), {} s of each condition in blocks of {} s, {} cores, {} analysis threads at {}",
+        photo.len() as f64 / 1e6, args.clients, rate, clients, args.seconds, args.block_seconds,
         std::thread::available_parallelism().map_or(0, |n| n.get()), analysis_threads, analysis_priority);
 
     // Warm-up: the first analysis of a version embeds the example photos.
     analyze_once(&client, &base, &auth, body).await?;
     seed(&client, &base, &auth, args.seed_work_orders).await?;
 
-    let phase = Duration::from_secs(args.seconds);
+    // The two conditions alternate in blocks, A B B A A B B A ..., so that whatever the machine
+    // does over the run (a burst of writeback, a neighbour's load) falls on both alike.
+    let block = Duration::from_secs(args.block_seconds.max(1));
+    let blocks = args.seconds.div_ceil(args.block_seconds.max(1)).max(1) as usize;
     let probe = dir.join("probe");
-    let mut crud_before = crud(&client, &base, &auth, clients, rate, phase, &probe).await?;
-    println!();
-    crud_before.print("CRUD alone (before)", phase);
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for _ in 0..args.clients {
-        let (client, base, auth, body, stop) = (
-            client.clone(),
-            base.clone(),
-            auth.clone(),
-            body,
-            stop.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut split = (0.0, 0.0, 0.0);
-            let mut errors = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                match analyze_once(&client, &base, &auth, body).await {
-                    Ok(v) => {
-                        lat.push(t.elapsed());
-                        split.0 += v["timings"]["decode_ms"].as_f64().unwrap_or(0.0);
-                        split.1 += v["timings"]["checks_ms"].as_f64().unwrap_or(0.0);
-                        split.2 += v["timings"]["model_ms"].as_f64().unwrap_or(0.0);
-                    }
-                    Err(_) => errors += 1,
-                }
+    let mut alone: Option<Crud> = None;
+    let mut busy: Option<Crud> = None;
+    let mut photos: PhotoResults = (Vec::new(), (0.0, 0.0, 0.0), 0);
+    let mut photo_time = Duration::ZERO;
+    let mut sequence = Vec::new();
+    let mut block_p99: (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
+    for i in 0..blocks {
+        let pair = if i % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
+        for with_analyses in pair {
+            if !with_analyses {
+                let mut c = crud(&client, &base, &auth, clients, rate, block, &probe).await?;
+                let p99 = c.all.pct(0.99);
+                sequence.push(format!("alone {p99:.2}"));
+                block_p99.0.push(p99);
+                alone = Some(match alone {
+                    Some(a) => a.merge(c),
+                    None => c,
+                });
+                continue;
             }
-            (lat, split, errors)
-        }));
+            let stop = Arc::new(AtomicBool::new(false));
+            let started = Instant::now();
+            let running =
+                photo_clients(args.clients, base.clone(), auth.clone(), body, stop.clone())?;
+            let mut c = crud(&client, &base, &auth, clients, rate, block, &probe).await?;
+            stop.store(true, Ordering::Relaxed);
+            // The analyses under way finish before the next block: none runs into an alone one.
+            let (lat, split, errors) = tokio::task::spawn_blocking(move || running.join())
+                .await?
+                .map_err(|_| anyhow!("the photo clients' thread panicked"))??;
+            photo_time += started.elapsed();
+            photos.0.extend(lat);
+            photos.1 .0 += split.0;
+            photos.1 .1 += split.1;
+            photos.1 .2 += split.2;
+            photos.2 += errors;
+            let p99 = c.all.pct(0.99);
+            sequence.push(format!("ANALYSES {p99:.2}"));
+            block_p99.1.push(p99);
+            busy = Some(match busy {
+                Some(b) => b.merge(c),
+                None => c,
+            });
+        }
     }
-    let started = Instant::now();
-    let mut crud_busy = crud(&client, &base, &auth, clients, rate, phase, &probe).await?;
-    stop.store(true, Ordering::Relaxed);
-    let elapsed = started.elapsed();
-    let mut all = Vec::new();
-    let (mut d, mut c, mut m, mut errors) = (0.0, 0.0, 0.0, 0);
-    for t in tasks {
-        let (lat, split, e) = t.await?;
-        all.extend(lat);
-        d += split.0;
-        c += split.1;
-        m += split.2;
-        errors += e;
-    }
+    let (mut alone, mut busy) = (
+        alone.expect("at least one block"),
+        busy.expect("at least one block"),
+    );
+    let (all, (d, c, m), errors) = photos;
     let n = all.len() as f64;
     let mut lat = Latencies(all);
-    println!("\nAnalyses (with CRUD running): {:.1} analyses/s, p50 {:.1} ms, p99 {:.1} ms, errors {errors}",
-        n / elapsed.as_secs_f64(), lat.pct(0.5), lat.pct(0.99));
+    println!();
+    println!("Analyses (with CRUD running): {:.1} analyses/s, p50 {:.1} ms, p99 {:.1} ms, errors {errors}",
+        n / photo_time.as_secs_f64(), lat.pct(0.5), lat.pct(0.99));
     println!(
         "  server time per analysis: decode {:.1} ms, checks {:.1} ms, model {:.1} ms (means)",
         d / n,
         c / n,
         m / n
     );
-    crud_busy.print("CRUD while analyses run", phase);
-
-    let mut crud_after = crud(&client, &base, &auth, clients, rate, phase, &probe).await?;
-    crud_after.print("CRUD alone (after)", phase);
-    let mut crud_alone = crud_before.merge(crud_after);
+    let per_condition = block * blocks as u32;
+    alone.print("CRUD alone", per_condition);
+    busy.print("CRUD while analyses run", per_condition);
+    println!(
+        "  p99 of each {} s block, in order (ms): {}",
+        block.as_secs(),
+        sequence.join(", ")
+    );
+    let (alone_median, busy_median) = (median(&mut block_p99.0), median(&mut block_p99.1));
+    println!(
+        "  median of the blocks' p99 (less moved by one disturbed block): {alone_median:.2} ms alone, {busy_median:.2} ms with analyses ({:.2}x)",
+        busy_median / alone_median
+    );
     // The physical reference, measured meanwhile: what the disk alone does to a durable write.
     println!(
         "  disk baseline, a 4 kB append + fdatasync every 10 ms beside the server: p99 {:.2} ms alone, {:.2} ms while analyses run ({:.2}x)",
-        crud_alone.disk.pct(0.99),
-        crud_busy.disk.pct(0.99),
-        crud_busy.disk.pct(0.99) / crud_alone.disk.pct(0.99)
+        alone.disk.pct(0.99),
+        busy.disk.pct(0.99),
+        busy.disk.pct(0.99) / alone.disk.pct(0.99)
     );
     println!(
-        "  CRUD p99 ratio (busy / both alone phases): {:.2} ({:.2} ms / {:.2} ms)",
-        crud_busy.all.pct(0.99) / crud_alone.all.pct(0.99),
-        crud_busy.all.pct(0.99),
-        crud_alone.all.pct(0.99)
+        "  CRUD p99 ratio (with analyses / alone): {:.2} ({:.2} ms / {:.2} ms)",
+        busy.all.pct(0.99) / alone.all.pct(0.99),
+        busy.all.pct(0.99),
+        alone.all.pct(0.99)
     );
+    let _ = stop_server.send(());
+    tokio::task::spawn_blocking(move || server.join())
+        .await?
+        .map_err(|_| anyhow!("the server's thread panicked"))??;
     let _ = std::fs::remove_dir_all(&blob_dir);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// Starts the server on a runtime of its own, as `fieldproof serve` runs it: its own request
+/// threads (named `fp-server`, as many as cores), which the benchmark's clients do not share.
+/// Stops when the sender is used or dropped.
+fn start_server(
+    listener: std::net::TcpListener,
+    state: AppState,
+) -> Result<(
+    tokio::sync::oneshot::Sender<()>,
+    std::thread::JoinHandle<Result<()>>,
+)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("fp-server")
+        .enable_all()
+        .build()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = std::thread::Builder::new()
+        .name("fp-server".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                fieldproof_api::serve(listener, state, async {
+                    let _ = stopped.await;
+                })
+                .await?;
+                Ok(())
+            })
+        })?;
+    Ok((stop, handle))
+}
+
+/// What the photo clients measured: each analysis's latency, the server's decode, checks and
+/// model time summed over them, and the failed requests.
+type PhotoResults = (Vec<Duration>, (f64, f64, f64), u64);
+
+/// `clients` closed-loop clients that send the photo for analysis until `stop`, on a thread and
+/// runtime of their own (`fp-bench-photos`): in the field they are phones on the network, so
+/// here they share neither the server's threads nor those of the CRUD clients that measure.
+fn photo_clients(
+    clients: usize,
+    base: String,
+    auth: String,
+    body: &'static str,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<Result<PhotoResults>>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let handle = std::thread::Builder::new()
+        .name("fp-bench-photos".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let client = reqwest::Client::new();
+                let mut tasks = Vec::new();
+                for _ in 0..clients {
+                    let (client, base, auth, stop) =
+                        (client.clone(), base.clone(), auth.clone(), stop.clone());
+                    tasks.push(tokio::spawn(async move {
+                        let mut lat = Vec::new();
+                        let mut split = (0.0, 0.0, 0.0);
+                        let mut errors = 0u64;
+                        while !stop.load(Ordering::Relaxed) {
+                            let t = Instant::now();
+                            match analyze_once(&client, &base, &auth, body).await {
+                                Ok(v) => {
+                                    lat.push(t.elapsed());
+                                    split.0 += v["timings"]["decode_ms"].as_f64().unwrap_or(0.0);
+                                    split.1 += v["timings"]["checks_ms"].as_f64().unwrap_or(0.0);
+                                    split.2 += v["timings"]["model_ms"].as_f64().unwrap_or(0.0);
+                                }
+                                Err(_) => errors += 1,
+                            }
+                        }
+                        (lat, split, errors)
+                    }));
+                }
+                let mut out: PhotoResults = (Vec::new(), (0.0, 0.0, 0.0), 0);
+                for t in tasks {
+                    let (lat, split, errors) = t.await?;
+                    out.0.extend(lat);
+                    out.1 .0 += split.0;
+                    out.1 .1 += split.1;
+                    out.1 .2 += split.2;
+                    out.2 += errors;
+                }
+                Ok(out)
+            })
+        })?;
+    Ok(handle)
 }
 
 async fn analyze_once(
@@ -301,6 +428,7 @@ async fn crud(
     // Over the same window: the disk's own sync latency, and what other processes used.
     let disk = disk_probe(probe.to_path_buf(), phase);
     let cpu = CpuTimes::now();
+    let threads = ThreadTimes::now();
     let start = tokio::time::Instant::now();
     let deadline = start + phase;
     let gap = Duration::from_secs_f64(clients as f64 / rate);
@@ -388,12 +516,15 @@ async fn crud(
         errors += e;
     }
     let machine = cpu.zip(CpuTimes::now()).map(|(a, b)| b.since(&a));
+    let threads = ThreadTimes::now().since(&threads, start.elapsed());
     Ok(Crud {
         all: Latencies(all),
         kinds: kinds.map(Latencies),
         errors,
         disk: disk.await?,
         machine,
+        threads,
+        blocks: 1,
     })
 }
 
@@ -419,23 +550,45 @@ struct Crud {
     errors: u64,
     /// The disk baseline measured meanwhile (see [`disk_probe`]).
     disk: Latencies,
-    /// What the rest of the machine did meanwhile; `None` off Linux, and for merged phases.
+    /// What the rest of the machine did meanwhile; `None` off Linux.
     machine: Option<Machine>,
+    /// This process's CPU use by kind of thread (see [`ThreadTimes`]); empty off Linux.
+    threads: Vec<(&'static str, f64)>,
+    /// How many blocks this sample merges.
+    blocks: u32,
 }
 
 impl Crud {
-    /// Both phases' requests as one sample.
+    /// Both samples' requests as one; what the machine and this process's threads did, averaged
+    /// over the blocks each sample stands for (blocks are equally long).
     fn merge(self, other: Crud) -> Crud {
         let mut kinds = self.kinds;
         for (k, o) in kinds.iter_mut().zip(other.kinds) {
             k.0.extend(o.0);
         }
+        let (w1, w2) = (self.blocks as f64, other.blocks as f64);
+        let mean = |a: f64, b: f64| (a * w1 + b * w2) / (w1 + w2);
+        let machine = self.machine.zip(other.machine).map(|(a, b)| Machine {
+            others_pct: mean(a.others_pct, b.others_pct),
+            steal_pct: mean(a.steal_pct, b.steal_pct),
+        });
+        let threads = if self.threads.len() == other.threads.len() {
+            self.threads
+                .iter()
+                .zip(&other.threads)
+                .map(|((label, a), (_, b))| (*label, mean(*a, *b)))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Crud {
             all: Latencies([self.all.0, other.all.0].concat()),
             kinds,
             errors: self.errors + other.errors,
             disk: Latencies([self.disk.0, other.disk.0].concat()),
-            machine: None,
+            machine,
+            threads,
+            blocks: self.blocks + other.blocks,
         }
     }
 
@@ -457,6 +610,17 @@ impl Crud {
             println!(
                 "  the rest of the machine meanwhile: other processes and kernel threads {:.1}% of the CPU time, steal {:.1}%",
                 m.others_pct, m.steal_pct
+            );
+        }
+        if !self.threads.is_empty() {
+            let parts: Vec<String> = self
+                .threads
+                .iter()
+                .map(|(name, pct)| format!("{name} {pct:.0}"))
+                .collect();
+            println!(
+                "  this process's CPU by thread, in % of one core: {}",
+                parts.join(", ")
             );
         }
     }
@@ -593,8 +757,78 @@ impl CpuTimes {
     }
 }
 
+/// This process's CPU time in clock ticks, by kind of thread, told by the threads' names: what
+/// the server's request threads, its analysis threads and its SQLite writer used, and what the
+/// benchmark's own clients used, which in the field runs on other machines.
+#[derive(Debug, Clone, Default)]
+struct ThreadTimes([u64; THREAD_KINDS.len()]);
+
+/// Kinds of thread, by the start of their name; the last one takes every other thread (the
+/// CRUD clients, the disk probe, the SQLite checkpointer).
+const THREAD_KINDS: [(&str, &str); 5] = [
+    ("fp-server", "server requests"),
+    ("fp-analysis", "analyses"),
+    ("sqlite-writer", "SQLite writer"),
+    ("fp-bench-photos", "photo clients"),
+    ("", "CRUD clients and the rest"),
+];
+
+impl ThreadTimes {
+    /// Empty where `/proc` does not say (off Linux). A thread that ended since the last reading
+    /// takes its time with it: the server's blocking threads end after 10 s without work.
+    fn now() -> ThreadTimes {
+        let mut out = ThreadTimes::default();
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return out;
+        };
+        for task in tasks.flatten() {
+            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+                continue;
+            };
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                continue;
+            };
+            let name = &stat[open + 1..close];
+            let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+            let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+            let (Some(user), Some(system)) = (ticks(11), ticks(12)) else {
+                continue;
+            };
+            let kind = THREAD_KINDS
+                .iter()
+                .position(|(prefix, _)| name.starts_with(prefix))
+                .unwrap_or(THREAD_KINDS.len() - 1);
+            out.0[kind] += user + system;
+        }
+        out
+    }
+
+    /// Each kind's share of one core from `before` to `self`, over `elapsed`.
+    fn since(&self, before: &ThreadTimes, elapsed: Duration) -> Vec<(&'static str, f64)> {
+        if self.0.iter().all(|&t| t == 0) {
+            return Vec::new();
+        }
+        let ticks_per_second = 100.0; // USER_HZ on every Linux architecture this builds for
+        let core = elapsed.as_secs_f64().max(1e-3) * ticks_per_second;
+        THREAD_KINDS
+            .iter()
+            .zip(self.0.iter().zip(before.0.iter()))
+            .map(|((_, label), (now, then))| {
+                (*label, 100.0 * now.saturating_sub(*then) as f64 / core)
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(super::median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(super::median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(super::median(&mut []).is_nan());
+    }
+
     /// The benchmark's photo is what the issue asks for: a JPEG of about 1 MB.
     #[test]
     fn bench_photo_is_about_one_megabyte() {
@@ -630,5 +864,39 @@ mod tests {
             b.total > b.busy && b.total >= a.total + 10,
             "{a:?} -> {b:?}"
         );
+    }
+
+    /// A thread's time goes to the kind its name says: a thread named like an analysis thread
+    /// that spins for 10 clock ticks moves the analyses' share and not the server's.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn thread_times_go_by_the_threads_name() {
+        let before = super::ThreadTimes::now();
+        let spun = std::thread::Builder::new()
+            .name("fp-analysis-test".into())
+            .spawn(|| {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+                let me = || {
+                    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+                    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..]
+                        .split_whitespace()
+                        .collect();
+                    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+                };
+                let mut x = 0u64;
+                while me() < 12 && std::time::Instant::now() < deadline {
+                    for _ in 0..1_000_000 {
+                        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                    }
+                }
+                // Read while this thread still exists: an ended thread takes its time with it.
+                super::ThreadTimes::now()
+            })
+            .unwrap();
+        let after = spun.join().unwrap();
+        let shares = after.since(&before, std::time::Duration::from_secs(1));
+        let share = |label: &str| shares.iter().find(|(l, _)| *l == label).unwrap().1;
+        assert!(share("analyses") >= 10.0, "{shares:?}");
+        assert_eq!(share("server requests"), 0.0, "{shares:?}");
     }
 }
