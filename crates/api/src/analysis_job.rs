@@ -105,7 +105,7 @@ pub async fn run(state: Arc<AppState>, job: Job) -> Result<(), JobError> {
         Err(e) => return Err(JobError::Fatal(format!("{:?}", e.body()))),
     };
     let now = crate::time::now_micros();
-    let verdict = match evaluate(&state, &wo, &version, &group, photo).await {
+    let verdict = match evaluate(&state, &wo, &version, &group, photo, None).await {
         Ok(Ok(v)) => v,
         Ok(Err(why)) => return Err(JobError::Fatal(why)),
         Err(e) => return Err(retry(format!("{:?}", e.body()))),

@@ -124,7 +124,7 @@ pub async fn analyze(
         // one transaction.
         state
             .blobs
-            .put(&blob_key, received.bytes)
+            .put_new(&blob_key, received.bytes)
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let job = crate::analysis_job::new_job(&input, caller.0.user_id, received.metadata, now);
@@ -152,14 +152,29 @@ pub async fn analyze(
         ));
     }
 
-    let verdict = evaluate(&state, &wo, &version, group, photo_bytes)
+    // A file on this machine is written by the analysis thread, at its priority, right after
+    // the photo is found decodable; a bucket's, here.
+    let (keep, remote) = match state.blobs.as_local() {
+        Some(blobs) => {
+            let keep = KeepFile {
+                blobs,
+                key: blob_key.clone(),
+                bytes: received.bytes,
+            };
+            (Some(keep), None)
+        }
+        None => (None, Some(received.bytes)),
+    };
+    let verdict = evaluate(&state, &wo, &version, group, photo_bytes, keep)
         .await?
         .map_err(|m| field_error("image_input", capitalise(&m)))?;
-    state
-        .blobs
-        .put(&blob_key, received.bytes)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Some(bytes) = remote {
+        state
+            .blobs
+            .put_new(&blob_key, bytes)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
     let analysis = analysis_row(
         &mut input,
         &verdict,
@@ -233,14 +248,24 @@ pub(crate) fn prepare(bytes: &[u8]) -> ApiResult<(InputKind, Vec<u8>)> {
     Ok((kind, photo))
 }
 
-/// Decodes and analyses a photo on the analysis threads (`cpu_pool`). The inner error is
-/// the caller's (an undecodable photo), the outer one the server's.
+/// An input's file to write in a local blob directory (`LocalBlobs::write_new`), on the
+/// analysis thread, once its photo is found decodable.
+pub(crate) struct KeepFile {
+    blobs: fieldproof_blobs::LocalBlobs,
+    key: String,
+    bytes: Vec<u8>,
+}
+
+/// Decodes and analyses a photo on the analysis threads (`cpu_pool`), then writes `keep` there
+/// if the photo could be decoded. The inner error is the caller's (an undecodable photo, and
+/// then nothing is written), the outer one the server's.
 pub(crate) async fn evaluate(
     state: &AppState,
     wo: &WorkOrderRow,
     version: &Arc<AppVersion>,
     group: &TaskGroup,
     photo: Vec<u8>,
+    keep: Option<KeepFile>,
 ) -> ApiResult<Result<Verdict, String>> {
     let prototypes = prototypes(state, wo.site_id, version, group).await?;
     let earlier: Vec<u64> = state
@@ -256,11 +281,17 @@ pub(crate) async fn evaluate(
         .analysis_pool
         .run(move || {
             let started = Instant::now();
-            let image = engine.decode(&photo)?;
-            let decode_time = started.elapsed();
-            engine.analyze(&image, &group, &earlier, &prototypes, decode_time)
+            let verdict = engine.decode(&photo).and_then(|image| {
+                let decode_time = started.elapsed();
+                engine.analyze(&image, &group, &earlier, &prototypes, decode_time)
+            });
+            match (&verdict, keep) {
+                (Ok(_), Some(k)) => k.blobs.write_new(&k.key, &k.bytes).map(|()| verdict),
+                _ => Ok(verdict),
+            }
         })
         .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     match result {
         Ok(v) => Ok(Ok(v)),

@@ -30,6 +30,20 @@ pub type BlobResult<T> = Result<T, BlobError>;
 pub trait Blobs: Send + Sync + 'static {
     /// Stores `bytes` under `key`, durably: once this returns, the file survives a crash.
     async fn put(&self, key: &str, bytes: Vec<u8>) -> BlobResult<()>;
+    /// Stores `bytes` under a key that has never held a file (one made with a fresh id), as
+    /// durably as [`put`](Blobs::put), where the engine can do it for less: a directory writes
+    /// the file in place, without the temporary file and rename that `put` needs so that a reader
+    /// of a replaced file never sees half of it. Nothing may refer to the key before this
+    /// returns: a crash meanwhile can leave part of a file under it, referred to by nothing. Fails
+    /// when the key already holds a file.
+    async fn put_new(&self, key: &str, bytes: Vec<u8>) -> BlobResult<()> {
+        self.put(key, bytes).await
+    }
+    /// The engine as a directory on this machine, for a caller that writes with
+    /// [`LocalBlobs::write_new`] on a thread of its choosing; `None` for a remote engine.
+    fn as_local(&self) -> Option<LocalBlobs> {
+        None
+    }
     /// The bytes under `key`, or `None` when there are none.
     async fn get(&self, key: &str) -> BlobResult<Option<Vec<u8>>>;
     /// Removes `key`; removing a missing key is not an error.
