@@ -185,7 +185,7 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     let probe = dir.join("probe");
     let mut alone: Option<Crud> = None;
     let mut busy: Option<Crud> = None;
-    let mut photos: PhotoResults = (Vec::new(), (0.0, 0.0, 0.0), 0);
+    let mut photos = PhotoResults::default();
     let mut photo_time = Duration::ZERO;
     let mut sequence = Vec::new();
     let mut block_p99: (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
@@ -196,38 +196,35 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
             [true, false]
         };
         for with_analyses in pair {
-            if !with_analyses {
-                let mut c = crud(&client, &base, &auth, clients, rate, block, &probe).await?;
-                let p99 = c.all.pct(0.99);
-                sequence.push(format!("alone {p99:.2}"));
-                block_p99.0.push(p99);
-                alone = Some(match alone {
-                    Some(a) => a.merge(c),
-                    None => c,
-                });
-                continue;
-            }
             let stop = Arc::new(AtomicBool::new(false));
             let started = Instant::now();
-            let running =
-                photo_clients(args.clients, base.clone(), auth.clone(), body, stop.clone())?;
+            let running = if with_analyses {
+                let (base, auth) = (base.clone(), auth.clone());
+                Some(photo_clients(args.clients, base, auth, body, stop.clone())?)
+            } else {
+                None
+            };
             let mut c = crud(&client, &base, &auth, clients, rate, block, &probe).await?;
-            stop.store(true, Ordering::Relaxed);
-            // The analyses under way finish before the next block: none runs into an alone one.
-            let (lat, split, errors) = tokio::task::spawn_blocking(move || running.join())
-                .await?
-                .map_err(|_| anyhow!("the photo clients' thread panicked"))??;
-            photo_time += started.elapsed();
-            photos.0.extend(lat);
-            photos.1 .0 += split.0;
-            photos.1 .1 += split.1;
-            photos.1 .2 += split.2;
-            photos.2 += errors;
+            if let Some(running) = running {
+                stop.store(true, Ordering::Relaxed);
+                // The analyses under way finish before the next block: none runs into an alone
+                // one.
+                let results = tokio::task::spawn_blocking(move || running.join())
+                    .await?
+                    .map_err(|_| anyhow!("the photo clients' thread panicked"))??;
+                photo_time += started.elapsed();
+                photos.absorb(results);
+            }
             let p99 = c.all.pct(0.99);
-            sequence.push(format!("ANALYSES {p99:.2}"));
-            block_p99.1.push(p99);
-            busy = Some(match busy {
-                Some(b) => b.merge(c),
+            let (label, sample, p99s) = if with_analyses {
+                ("ANALYSES", &mut busy, &mut block_p99.1)
+            } else {
+                ("alone", &mut alone, &mut block_p99.0)
+            };
+            sequence.push(format!("{label} {p99:.2}"));
+            p99s.push(p99);
+            *sample = Some(match sample.take() {
+                Some(earlier) => earlier.merge(c),
                 None => c,
             });
         }
@@ -236,17 +233,17 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
         alone.expect("at least one block"),
         busy.expect("at least one block"),
     );
-    let (all, (d, c, m), errors) = photos;
-    let n = all.len() as f64;
-    let mut lat = Latencies(all);
+    let n = photos.latencies.len() as f64;
+    let errors = photos.errors;
+    let mut lat = Latencies(std::mem::take(&mut photos.latencies));
     println!();
     println!("Analyses (with CRUD running): {:.1} analyses/s, p50 {:.1} ms, p99 {:.1} ms, errors {errors}",
         n / photo_time.as_secs_f64(), lat.pct(0.5), lat.pct(0.99));
     println!(
         "  server time per analysis: decode {:.1} ms, checks {:.1} ms, model {:.1} ms (means)",
-        d / n,
-        c / n,
-        m / n
+        photos.decode_ms / n,
+        photos.checks_ms / n,
+        photos.model_ms / n
     );
     let per_condition = block * blocks as u32;
     alone.print("CRUD alone", per_condition);
@@ -315,7 +312,37 @@ fn start_server(
 
 /// What the photo clients measured: each analysis's latency, the server's decode, checks and
 /// model time summed over them, and the failed requests.
-type PhotoResults = (Vec<Duration>, (f64, f64, f64), u64);
+#[derive(Debug, Default)]
+struct PhotoResults {
+    latencies: Vec<Duration>,
+    decode_ms: f64,
+    checks_ms: f64,
+    model_ms: f64,
+    errors: u64,
+}
+
+impl PhotoResults {
+    /// Adds one answer: its latency and the server's time split, or a failure.
+    fn record(&mut self, answer: Result<(Duration, Value)>) {
+        match answer {
+            Ok((latency, v)) => {
+                self.latencies.push(latency);
+                self.decode_ms += v["timings"]["decode_ms"].as_f64().unwrap_or(0.0);
+                self.checks_ms += v["timings"]["checks_ms"].as_f64().unwrap_or(0.0);
+                self.model_ms += v["timings"]["model_ms"].as_f64().unwrap_or(0.0);
+            }
+            Err(_) => self.errors += 1,
+        }
+    }
+
+    fn absorb(&mut self, other: PhotoResults) {
+        self.latencies.extend(other.latencies);
+        self.decode_ms += other.decode_ms;
+        self.checks_ms += other.checks_ms;
+        self.model_ms += other.model_ms;
+        self.errors += other.errors;
+    }
+}
 
 /// `clients` closed-loop clients that send the photo for analysis until `stop`, on a thread and
 /// runtime of their own (`fp-bench-photos`): in the field they are phones on the network, so
@@ -340,32 +367,18 @@ fn photo_clients(
                     let (client, base, auth, stop) =
                         (client.clone(), base.clone(), auth.clone(), stop.clone());
                     tasks.push(tokio::spawn(async move {
-                        let mut lat = Vec::new();
-                        let mut split = (0.0, 0.0, 0.0);
-                        let mut errors = 0u64;
+                        let mut results = PhotoResults::default();
                         while !stop.load(Ordering::Relaxed) {
                             let t = Instant::now();
-                            match analyze_once(&client, &base, &auth, body).await {
-                                Ok(v) => {
-                                    lat.push(t.elapsed());
-                                    split.0 += v["timings"]["decode_ms"].as_f64().unwrap_or(0.0);
-                                    split.1 += v["timings"]["checks_ms"].as_f64().unwrap_or(0.0);
-                                    split.2 += v["timings"]["model_ms"].as_f64().unwrap_or(0.0);
-                                }
-                                Err(_) => errors += 1,
-                            }
+                            let answer = analyze_once(&client, &base, &auth, body).await;
+                            results.record(answer.map(|v| (t.elapsed(), v)));
                         }
-                        (lat, split, errors)
+                        results
                     }));
                 }
-                let mut out: PhotoResults = (Vec::new(), (0.0, 0.0, 0.0), 0);
+                let mut out = PhotoResults::default();
                 for t in tasks {
-                    let (lat, split, errors) = t.await?;
-                    out.0.extend(lat);
-                    out.1 .0 += split.0;
-                    out.1 .1 += split.1;
-                    out.1 .2 += split.2;
-                    out.2 += errors;
+                    out.absorb(t.await?);
                 }
                 Ok(out)
             })
