@@ -12,9 +12,9 @@
 //! The server runs in this process on loopback with the real models, a temporary SQLite file and
 //! blob directory, on a runtime of its own, as `fieldproof serve` would; the clients that send
 //! photos run on a thread of their own, and the CRUD clients that measure on the process's main
-//! runtime: no two of them share request threads. Every analysis
-//! goes to a work order of its own: the duplicate check compares a photo with the earlier ones of
-//! its work order, and a duplicate would skip the models.
+//! runtime: no two of them share request threads. Every analysis goes to a work order of its
+//! own: the duplicate check compares a photo with the earlier ones of its work order, and a
+//! duplicate would skip the models.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -196,16 +196,16 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
             [true, false]
         };
         for with_analyses in pair {
-            let stop = Arc::new(AtomicBool::new(false));
-            let started = Instant::now();
             let running = if with_analyses {
+                let stop = Arc::new(AtomicBool::new(false));
                 let (base, auth) = (base.clone(), auth.clone());
-                Some(photo_clients(args.clients, base, auth, body, stop.clone())?)
+                let handle = photo_clients(args.clients, base, auth, body, stop.clone())?;
+                Some((stop, Instant::now(), handle))
             } else {
                 None
             };
             let mut c = crud(&client, &base, &auth, clients, rate, block, &probe).await?;
-            if let Some(running) = running {
+            if let Some((stop, started, running)) = running {
                 stop.store(true, Ordering::Relaxed);
                 // The analyses under way finish before the next block: none runs into an alone
                 // one.
@@ -746,10 +746,7 @@ impl CpuTimes {
         if v.len() < 8 {
             return None;
         }
-        let me = std::fs::read_to_string("/proc/self/stat").ok()?;
-        // After the command name, field 3 comes first: utime is field 14, stime field 15.
-        let fields: Vec<&str> = me[me.rfind(')')? + 1..].split_whitespace().collect();
-        let ours = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        let (_, ours) = stat_cpu(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
         Some(CpuTimes {
             busy: v[0] + v[1] + v[2],
             total: v.iter().sum(),
@@ -768,6 +765,17 @@ impl CpuTimes {
             steal_pct: 100.0 * self.steal.saturating_sub(before.steal) as f64 / total,
         }
     }
+}
+
+/// The command name and the CPU time (user and system, in clock ticks) of a process's or a
+/// thread's `/proc/.../stat` line; `None` if it does not parse. The name is in parentheses and
+/// may itself hold spaces and parentheses, so the fields are counted from the last `)`: utime
+/// and stime are fields 14 and 15 of the line, the 12th and 13th after it.
+fn stat_cpu(stat: &str) -> Option<(&str, u64)> {
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let fields: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some((stat.get(open + 1..close)?, ticks(11)? + ticks(12)?))
 }
 
 /// This process's CPU time in clock ticks, by kind of thread, told by the threads' names: what
@@ -798,20 +806,14 @@ impl ThreadTimes {
             let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
                 continue;
             };
-            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-                continue;
-            };
-            let name = &stat[open + 1..close];
-            let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-            let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
-            let (Some(user), Some(system)) = (ticks(11), ticks(12)) else {
+            let Some((name, ticks)) = stat_cpu(&stat) else {
                 continue;
             };
             let kind = THREAD_KINDS
                 .iter()
                 .position(|(prefix, _)| name.starts_with(prefix))
                 .unwrap_or(THREAD_KINDS.len() - 1);
-            out.0[kind] += user + system;
+            out.0[kind] += ticks;
         }
         out
     }
@@ -835,6 +837,14 @@ impl ThreadTimes {
 
 #[cfg(test)]
 mod tests {
+    /// A command name with spaces and parentheses does not shift the fields.
+    #[test]
+    fn stat_lines_are_read_from_the_last_parenthesis() {
+        let line = "42 (a (b) c) S 1 2 3 4 5 6 7 8 9 10 300 4 0 0";
+        assert_eq!(super::stat_cpu(line), Some(("a (b) c", 304)));
+        assert_eq!(super::stat_cpu("42 (x) S 1 2"), None);
+    }
+
     #[test]
     fn median_of_odd_and_even_counts() {
         assert_eq!(super::median(&mut [3.0, 1.0, 2.0]), 2.0);
@@ -891,10 +901,7 @@ mod tests {
                 let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
                 let me = || {
                     let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-                    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..]
-                        .split_whitespace()
-                        .collect();
-                    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+                    super::stat_cpu(&stat).unwrap().1
                 };
                 let mut x = 0u64;
                 while me() < 12 && std::time::Instant::now() < deadline {
