@@ -4,6 +4,10 @@
 //! lease), so it is idempotent: the analysis id is fixed when the input is queued, and the store
 //! records an input's analysis once (`record_analysis` does nothing for an input already
 //! analysed).
+//!
+//! The job writes no audit event: the analysis's event (`analysis.create`, with `queued: true`
+//! and the job's id) was written with the queued input and this job, in one transaction, when
+//! the caller asked for the analysis.
 
 use std::sync::Arc;
 
@@ -111,7 +115,13 @@ pub async fn run(state: Arc<AppState>, job: Job) -> Result<(), JobError> {
         Err(e) => return Err(retry(format!("{:?}", e.body()))),
     };
     let analysis = analysis_row(&mut input, &verdict, &version, user_id, metadata, now);
-    match state.store.record_analysis(input, analysis, version).await {
+    // No audit event: the analysis's was written with the input and this job when the caller
+    // asked for it (`queue_analysis`); a second one here would count one analysis twice.
+    match state
+        .store
+        .record_analysis(input, analysis, version, None)
+        .await
+    {
         Ok(_) | Err(StoreError::NotFound) => Ok(()),
         Err(e) => Err(retry(e)),
     }

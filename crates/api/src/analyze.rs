@@ -28,6 +28,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::audit::change_event;
 use crate::error::{json_response, ApiError, ApiResult};
 use crate::extract::{ApiPath, Caller};
 use crate::time::{format_micros, now_micros};
@@ -118,6 +119,16 @@ pub async fn analyze(
         analysis_id,
         create_date: now,
     };
+    // The analysis's audit event, committed with it (or with its queued input and job).
+    let event = |details: Value| {
+        change_event(
+            &caller.0,
+            actions::ANALYSIS_CREATE,
+            "work_order",
+            wo.id,
+            details,
+        )
+    };
 
     if queued {
         // Stored now, analysed by a worker: the file first, then the input row and its job in
@@ -129,20 +140,19 @@ pub async fn analyze(
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let job = crate::analysis_job::new_job(&input, caller.0.user_id, received.metadata, now);
         let job_id = job.id;
-        if let Err(e) = state.store.queue_analysis(input, job).await {
+        // Recorded when asked for, with the input and its job: the worker that runs it later
+        // acts for this caller and records no event of its own (`analysis_job`).
+        let event = event(json!({
+            "analysis_id": analysis_id, "input_id": input_id, "task_group_name": group.name,
+            "status": "queued", "queued": true, "job_id": job_id,
+        }));
+        if let Err(e) = state.store.queue_analysis(input, job, Some(event)).await {
             let _ = state.blobs.delete(&blob_key).await;
             return Err(match e {
                 fieldproof_store::StoreError::NotFound => ApiError::WorkOrderNotFound,
                 other => other.into(),
             });
         }
-        // Recorded when asked for: the worker that runs it later acts for this caller.
-        let details = json!({
-            "analysis_id": analysis_id, "input_id": input_id, "task_group_name": group.name,
-            "status": "queued", "queued": true, "job_id": job_id,
-        });
-        let action = actions::ANALYSIS_CREATE;
-        crate::audit::record_change(&state, &caller.0, action, "work_order", wo.id, details).await;
         return Ok(json_response(
             StatusCode::ACCEPTED,
             &json!({
@@ -183,9 +193,13 @@ pub async fn analyze(
         received.metadata,
         now,
     );
+    let event = event(json!({
+        "analysis_id": analysis_id, "input_id": input_id, "task_group_name": group.name,
+        "status": verdict.status.as_str(), "queued": false,
+    }));
     let (wo, states) = match state
         .store
-        .record_analysis(input, analysis, version.clone())
+        .record_analysis(input, analysis, version.clone(), Some(event))
         .await
     {
         Ok(r) => r,
@@ -198,12 +212,6 @@ pub async fn analyze(
             });
         }
     };
-    let details = json!({
-        "analysis_id": analysis_id, "input_id": input_id, "task_group_name": group.name,
-        "status": verdict.status.as_str(), "queued": false,
-    });
-    let action = actions::ANALYSIS_CREATE;
-    crate::audit::record_change(&state, &caller.0, action, "work_order", wo.id, details).await;
     let tasks = group_tasks(&wo, &version, group, &states);
     Ok(json_response(
         StatusCode::OK,

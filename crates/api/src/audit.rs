@@ -1,24 +1,26 @@
-//! The audit trail over HTTP: handlers record the changes they made here, and administrators
-//! read the site's trail at `GET /v0.2/audit-events/`.
+//! The audit trail over HTTP: handlers hand the store the event of the change they make, and
+//! administrators read the site's trail at `GET /v0.2/audit-events/`.
 //!
-//! A work order's create, update and delete build their event with [`change_event`] and hand it
-//! to the store with the change: both commit in one transaction, so an acknowledged change always
-//! has its event, a failed one has none, and a crash cannot separate them. This also saves a
-//! second durable commit per request (half of a create's writes, measured in
-//! `docs/PERFORMANCE.md`).
+//! Every change made through the API builds its event with [`change_event`] and hands it to the
+//! store with the change: a work order's create, update and delete, an analysis (answered at
+//! once, or queued for a worker), a correction and a review. Both commit in one transaction, so
+//! an acknowledged change always has its event, a failed one has none, and a crash cannot
+//! separate them. An event that cannot be written fails its change (the client gets a 500 and
+//! nothing is written) rather than leaving a change without its event. This also saves a second
+//! durable commit per request (half of a create's writes, measured in `docs/PERFORMANCE.md`).
 //!
-//! Other changes (analyses, corrections, reviews) still record their event with
-//! [`record_change`], after the store acknowledged the change and before the handler answers, so
-//! a client that got its answer finds the event listed. There the event is a write of its own;
-//! when it fails, the failure is logged with `tracing::error!` (who, what action, which object:
-//! enough to find the change; not the details, which may carry metadata and emails that are never
-//! logged) and the request still succeeds, because the change has committed by then: answering an
-//! error would tell the client its change failed when it did not, and a retry would make it
-//! twice. A crash between the change's commit and the event's loses the event. Moving these into
-//! their change's transaction too, as for work orders, is the way to close that window.
+//! A queued analysis (`?async=true`) has its event written with the input and its job, when the
+//! caller asks for it: the worker that analyses it later acts for that caller and writes no
+//! event of its own (`analysis_job`), so one analysis is one event however often its job runs.
 //!
-//! That write runs as a task of its own, awaited by the handler: a handler's future is dropped
-//! when its client hangs up, and a change that committed must be recorded even then.
+//! What is still written apart are the command line's changes (sites, users, groups, keys
+//! created and revoked, application versions published; `fieldproof admin` and `fieldproof
+//! app`): they go through [`record`] after their change has committed, in a write of its own.
+//! When that write fails, the failure is logged with `tracing::error!` (who, what action, which
+//! object: enough to find the change; not the details, which may carry emails that are never
+//! logged) and the command still succeeds, because the change has committed by then: reporting
+//! an error would lead the operator to make the change twice. A crash between the two writes
+//! loses that event.
 
 use axum::extract::{OriginalUri, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -35,7 +37,9 @@ use crate::query::QueryParams;
 use crate::time::{format_micros, now_micros, parse_time};
 use crate::AppState;
 
-/// Records `event`; a failure is logged, never returned (see the module's documentation).
+/// Records `event` in a write of its own, for changes whose store call does not take their
+/// event (the command line's); a failure is logged, never returned (see the module's
+/// documentation).
 pub async fn record(store: &dyn Store, event: AuditEvent) {
     let (id, site, actor) = (event.id, event.site_id, event.actor.clone());
     let (action, object_type, object_id) = (
@@ -75,25 +79,6 @@ pub(crate) fn change_event(
         details,
         now_micros(),
     )
-}
-
-/// Records a change the caller made through the API, now, in a write of its own (for changes
-/// whose store call does not take their event; see the module's documentation).
-pub(crate) async fn record_change(
-    state: &AppState,
-    caller: &Principal,
-    action: &str,
-    object_type: &str,
-    object_id: impl ToString,
-    details: Value,
-) {
-    let event = change_event(caller, action, object_type, object_id, details);
-    let store = state.store.clone();
-    let task = tokio::spawn(async move { record(store.as_ref(), event).await });
-    if let Err(e) = task.await {
-        // `record` does not panic; a runtime shutting down cancels it.
-        tracing::error!(error = %e, "the audit event's task did not finish");
-    }
 }
 
 /// `GET /v0.2/audit-events/` → 200: a page of the site's events, newest first. Administrators

@@ -1,5 +1,8 @@
 //! `PATCH /v0.2/work-orders/{id}/tasks/{task_id}/correction/` (a human override of a task value)
 //! and `POST /v0.2/work-orders/{id}/review/` (marking a work order reviewed).
+//!
+//! Each hands its audit event to the store with the change, so both commit in one transaction
+//! (see `audit`).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -12,6 +15,7 @@ use fieldproof_domain::FieldErrors;
 use fieldproof_store::{actions, StoreError};
 use serde_json::{json, Value};
 
+use crate::audit::change_event;
 use crate::error::{json_response, ApiError, ApiResult};
 use crate::extract::{ApiPath, Caller, JsonObject, OptionalJsonObject};
 use crate::time::now_micros;
@@ -44,6 +48,14 @@ pub async fn correct(
         ApiError::Fields(e)
     })?;
     let details = json!({"task": task.name, "task_id": task.id, "corrected_value": corrected});
+    let event = change_event(
+        &caller.0,
+        actions::TASK_CORRECT,
+        "work_order",
+        wo.id,
+        details,
+    );
+    // The event commits with the correction.
     let (_, states) = match state
         .store
         .correct_task(
@@ -53,14 +65,13 @@ pub async fn correct(
             corrected,
             now_micros(),
             version.clone(),
+            Some(event),
         )
         .await
     {
         Err(StoreError::NotFound) => return Err(ApiError::WorkOrderNotFound),
         other => other?,
     };
-    let action = actions::TASK_CORRECT;
-    crate::audit::record_change(&state, &caller.0, action, "work_order", wo.id, details).await;
     Ok(json_response(
         StatusCode::OK,
         &json!({"id": task.id, "name": task.name, "state": states.get(&task.name)}),
@@ -88,16 +99,22 @@ pub async fn review(
         }
     };
     let (wo, version) = load(&state, site_id, parse_id(&id)?).await?;
+    let event = change_event(
+        &caller.0,
+        actions::WORK_ORDER_REVIEW,
+        "work_order",
+        wo.id,
+        json!({ "reviewed": reviewed }),
+    );
+    // The event commits with the review.
     let wo = match state
         .store
-        .set_reviewed(site_id, wo.id, reviewed, now_micros())
+        .set_reviewed(site_id, wo.id, reviewed, now_micros(), Some(event))
         .await
     {
         Err(StoreError::NotFound) => return Err(ApiError::WorkOrderNotFound),
         other => other?,
     };
-    let (action, details) = (actions::WORK_ORDER_REVIEW, json!({ "reviewed": reviewed }));
-    crate::audit::record_change(&state, &caller.0, action, "work_order", wo.id, details).await;
     let body = full_representation(&state, &headers, &wo, &version, true).await?;
     Ok(json_response(StatusCode::OK, &body))
 }

@@ -1,9 +1,11 @@
 //! `fieldproof admin audit`: the site's audit trail, read straight from the database, and how the
 //! command line records its own changes in it (as the actor `cli`).
 //!
-//! Like the API, a command whose change was made but whose event could not be recorded still
-//! succeeds: the failure is logged (`fieldproof_api::audit::record`), because reporting an error
-//! would lead the operator to make the change twice.
+//! Unlike the API's changes, which write their event in their own transaction, a command records
+//! its event after its change has committed, in a write of its own
+//! (`fieldproof_api::audit::record`). A command whose change was made but whose event could not be
+//! recorded still succeeds: the failure is logged, because reporting an error would lead the
+//! operator to make the change twice.
 
 use anyhow::{bail, Result};
 use clap::Subcommand;

@@ -53,7 +53,7 @@ pub async fn fold(mut cx: Ctx) {
         let (s, va) = (s.clone(), va.clone());
         async move {
             ok(
-                s.record_analysis(input, analysis, va).await,
+                s.record_analysis(input, analysis, va, None).await,
                 "record_analysis",
             )
         }
@@ -114,6 +114,7 @@ pub async fn fold(mut cx: Ctx) {
             Some(json!(true)),
             T0 + 400,
             va.clone(),
+            None,
         )
         .await,
         "correct_task",
@@ -166,6 +167,7 @@ pub async fn fold(mut cx: Ctx) {
             Some(json!(true)),
             T0 + 600,
             va.clone(),
+            None,
         )
         .await,
         "correct_task",
@@ -180,7 +182,7 @@ pub async fn fold(mut cx: Ctx) {
 
     // 7. Removing a correction falls back to the analysis (undecided here).
     let got = ok(
-        s.correct_task(a.id, wo.id, "after_ok", None, T0 + 700, va.clone())
+        s.correct_task(a.id, wo.id, "after_ok", None, T0 + 700, va.clone(), None)
             .await,
         "correct_task",
     );
@@ -201,6 +203,7 @@ pub async fn fold(mut cx: Ctx) {
             Some(json!(true)),
             T0 + 800,
             va.clone(),
+            None,
         )
         .await,
         "correcting a task the version does not have",
@@ -213,6 +216,7 @@ pub async fn fold(mut cx: Ctx) {
             Some(json!(true)),
             T0 + 800,
             vb.clone(),
+            None,
         )
         .await,
         "site B correcting site A's work order",
@@ -225,6 +229,7 @@ pub async fn fold(mut cx: Ctx) {
             Some(json!(true)),
             T0 + 800,
             va.clone(),
+            None,
         )
         .await,
         "correcting an unknown work order",
@@ -274,7 +279,7 @@ pub async fn fold(mut cx: Ctx) {
 
     // 11. Reviews.
     let reviewed = ok(
-        s.set_reviewed(a.id, wo.id, true, T0 + 1200).await,
+        s.set_reviewed(a.id, wo.id, true, T0 + 1200, None).await,
         "set_reviewed",
     );
     wo.review_date = Some(T0 + 1200);
@@ -300,15 +305,16 @@ pub async fn fold(mut cx: Ctx) {
     expect_stored(&s, "an analysis keeps the review", got, &wo, &states).await;
     photos.push(p);
     expect_not_found(
-        s.set_reviewed(b.id, wo.id, false, T0 + 1400).await,
+        s.set_reviewed(b.id, wo.id, false, T0 + 1400, None).await,
         "site B un-reviewing",
     );
     expect_not_found(
-        s.set_reviewed(a.id, Uuid::new_v4(), true, T0 + 1400).await,
+        s.set_reviewed(a.id, Uuid::new_v4(), true, T0 + 1400, None)
+            .await,
         "reviewing nothing",
     );
     let unreviewed = ok(
-        s.set_reviewed(a.id, wo.id, false, T0 + 1400).await,
+        s.set_reviewed(a.id, wo.id, false, T0 + 1400, None).await,
         "set_reviewed",
     );
     wo.review_date = None;
@@ -319,7 +325,8 @@ pub async fn fold(mut cx: Ctx) {
     let (mut input, analysis) = photo(&wo, "after", json!({"after_damage": 5}), T0 + 1500);
     input.site_id = b.id;
     expect_not_found(
-        s.record_analysis(input, analysis.clone(), vb.clone()).await,
+        s.record_analysis(input, analysis.clone(), vb.clone(), None)
+            .await,
         "site B analysing site A's work order",
     );
     assert_eq!(
@@ -333,7 +340,7 @@ pub async fn fold(mut cx: Ctx) {
         T0 + 1500,
     );
     expect_not_found(
-        s.record_analysis(input, analysis, va.clone()).await,
+        s.record_analysis(input, analysis, va.clone(), None).await,
         "analysing an unknown work order",
     );
 

@@ -9,7 +9,8 @@ use uuid::Uuid;
 use crate::fixtures::*;
 use crate::Ctx;
 
-fn event(site: &Site, action: &str, object_id: &str, at: i64) -> AuditEvent {
+/// An event of `site` about `object_id`, by a made-up user, with details of every JSON kind.
+pub(crate) fn event(site: &Site, action: &str, object_id: &str, at: i64) -> AuditEvent {
     AuditEvent::new(
         site.id,
         user_actor(Uuid::new_v4()),
@@ -21,7 +22,8 @@ fn event(site: &Site, action: &str, object_id: &str, at: i64) -> AuditEvent {
     )
 }
 
-async fn list(
+/// Every event of `site` matching `filter`, with their count.
+pub(crate) async fn list(
     s: &std::sync::Arc<dyn Store>,
     site: &Site,
     filter: AuditFilter,

@@ -201,7 +201,11 @@ pub async fn analyses(cx: Ctx) {
         let (input, analysis) = photo(&wo, "after", json!({ "after_damage": i }), wo.create_date);
         tasks.spawn(async move {
             let id = analysis.id;
-            (id, i, store.record_analysis(input, analysis, version).await)
+            (
+                id,
+                i,
+                store.record_analysis(input, analysis, version, None).await,
+            )
         });
     }
     let mut by_date = HashMap::new();

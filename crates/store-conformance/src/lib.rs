@@ -3,10 +3,10 @@
 //! The suite is the written form of what `fieldproof_store::Store` promises beyond its types:
 //! site scoping of every call, which errors mean what, idempotent creates, version numbering,
 //! list filters and order, that concurrent writes are each atomic and durable, and the job
-//! queue's leases, retries and dead letters, and that a work order's change and its audit
-//! event commit together. An engine's
-//! test implements [`Engine`] (how to make empty storage and open a store on it) and calls
-//! [`run_all`]; see `crates/store-sqlite/tests/conformance.rs`.
+//! queue's leases, retries and dead letters, and that every change made through the API (a work
+//! order's, an analysis, a correction, a review) commits together with its audit event. An
+//! engine's test implements [`Engine`] (how to make empty storage and open a store on it) and
+//! calls [`run_all`]; see `crates/store-sqlite/tests/conformance.rs`.
 //!
 //! Each check runs on fresh storage, in a task of its own, and prints nothing; a failed check
 //! panics with a message saying what was expected. [`run_all`] runs every check even when one
@@ -16,6 +16,7 @@
 mod analyses;
 mod apps;
 mod audit;
+mod audit_analyses;
 mod concurrency;
 mod fixtures;
 mod isolation;
@@ -135,6 +136,9 @@ const CHECKS: &[(&str, Check)] = &[
     }),
     ("audit_trail", |cx| Box::pin(audit::check(cx))),
     ("audit_with_changes", |cx| Box::pin(audit::with_changes(cx))),
+    ("audit_with_analyses", |cx| {
+        Box::pin(audit_analyses::analyses_with_changes(cx))
+    }),
 ];
 
 /// The names of every check, in the order [`run_all`] runs them.

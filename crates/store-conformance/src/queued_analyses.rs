@@ -13,7 +13,8 @@ use crate::fixtures::*;
 use crate::jobs::new_job;
 use crate::Ctx;
 
-fn analysis_job(input: &InputRow) -> NewJob {
+/// The `analyze_input` job of a queued input.
+pub(crate) fn analysis_job(input: &InputRow) -> NewJob {
     NewJob {
         site_id: Some(input.site_id),
         payload: json!({"input_id": input.id}),
@@ -34,7 +35,7 @@ pub async fn queue_is_atomic(mut cx: Ctx) {
     let (input, analysis) = photo(&wo, "after", json!({"after_damage": 1}), T0 + 200);
     let job = analysis_job(&input);
     ok(
-        s.queue_analysis(input.clone(), job.clone()).await,
+        s.queue_analysis(input.clone(), job.clone(), None).await,
         "queue_analysis",
     );
     let queued_input = InputRow {
@@ -59,14 +60,15 @@ pub async fn queue_is_atomic(mut cx: Ctx) {
         ..analysis_job(&other)
     };
     expect_conflict(
-        s.queue_analysis(other.clone(), clash).await,
+        s.queue_analysis(other.clone(), clash, None).await,
         &job.id.to_string(),
         "queue_analysis with a taken job id",
     );
     // An input id taken: nothing either.
     let retaken_job = analysis_job(&input);
     expect_conflict(
-        s.queue_analysis(input.clone(), retaken_job.clone()).await,
+        s.queue_analysis(input.clone(), retaken_job.clone(), None)
+            .await,
         &input.id.to_string(),
         "queue_analysis with a taken input id",
     );
@@ -76,7 +78,7 @@ pub async fn queue_is_atomic(mut cx: Ctx) {
     let (orphan, _) = photo(&lost, "after", json!({}), T0 + 400);
     let orphan_job = analysis_job(&orphan);
     expect_not_found(
-        s.queue_analysis(orphan, orphan_job.clone()).await,
+        s.queue_analysis(orphan, orphan_job.clone(), None).await,
         "queue_analysis on a missing work order",
     );
     for (id, what) in [
@@ -119,7 +121,7 @@ pub async fn queue_is_atomic(mut cx: Ctx) {
         ..analysis
     };
     let (row, states) = ok(
-        s.record_analysis(analysed, analysis.clone(), va.clone())
+        s.record_analysis(analysed, analysis.clone(), va.clone(), None)
             .await,
         "record_analysis of a queued input",
     );
@@ -143,7 +145,7 @@ pub async fn record_is_idempotent(cx: Ctx) {
     create(&s, &wo).await;
     let (input, analysis) = photo(&wo, "after", json!({"after_damage": 2}), T0 + 200);
     let first = ok(
-        s.record_analysis(input.clone(), analysis.clone(), va.clone())
+        s.record_analysis(input.clone(), analysis.clone(), va.clone(), None)
             .await,
         "record_analysis",
     );
@@ -174,7 +176,7 @@ pub async fn record_is_idempotent(cx: Ctx) {
     ];
     for (i, (inp, ana)) in replays.into_iter().enumerate() {
         let got = ok(
-            s.record_analysis(inp, ana.clone(), va.clone()).await,
+            s.record_analysis(inp, ana.clone(), va.clone(), None).await,
             "record_analysis again",
         );
         assert_eq!(got, first, "replay {i}: the current work order and states");
@@ -198,7 +200,7 @@ pub async fn record_is_idempotent(cx: Ctx) {
     let mut tasks = JoinSet::new();
     for _ in 0..10 {
         let (s, i, an, v) = (s.clone(), input.clone(), analysis.clone(), va.clone());
-        tasks.spawn(async move { s.record_analysis(i, an, v).await });
+        tasks.spawn(async move { s.record_analysis(i, an, v, None).await });
     }
     let mut dates = Vec::new();
     while let Some(joined) = tasks.join_next().await {

@@ -325,7 +325,7 @@ async fn run(store: Arc<dyn Store>, total: usize, analyze_url: Option<&str>) -> 
                 let (wo, v) = (i4[(t * 61 + n) % i4.len()], v3.clone());
                 async move {
                     let (input, analysis) = photo(site_id, wo, v.id, n);
-                    st.record_analysis(input, analysis, v)
+                    st.record_analysis(input, analysis, v, None)
                         .await
                         .expect("analysis");
                 }

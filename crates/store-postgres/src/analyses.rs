@@ -135,13 +135,15 @@ pub async fn queue(db: &mut Tx<'_, '_>, mut input: InputRow, job: NewJob) -> Sto
     crate::jobs::insert(db, &job, false).await
 }
 
-/// Stores `input` and `analysis` and folds the analysed values into the states of the active,
-/// model-computed tasks of the analysed group. Nothing when the analysis is already recorded.
+/// Stores `input` and `analysis`, folds the analysed values into the states of the active,
+/// model-computed tasks of the analysed group and writes `event`, in the caller's transaction.
+/// Nothing at all when the analysis is already recorded: a replay has no event.
 pub async fn record(
     db: &mut Tx<'_, '_>,
     input: InputRow,
     analysis: AnalysisRow,
     version: &AppVersion,
+    event: Option<&AuditEvent>,
 ) -> StoreResult<(WorkOrderRow, TaskStates)> {
     // The lock comes first: a concurrent record of the same analysis waits here, then sees the
     // committed one below (each READ COMMITTED statement sees what committed before it).
@@ -183,6 +185,9 @@ pub async fn record(
     )
     .await
     .map_err(backend)?;
+    if let Some(e) = event {
+        crate::audit::insert_with_change(db, e).await?;
+    }
     let mut states = task_states(db, wo.site_id, wo.id).await?;
     for (g, task) in active_tasks(version, &wo.types) {
         if g.name != analysis.task_group_name || task.binding.is_none() {

@@ -281,12 +281,15 @@ impl Store for PostgresStore {
         input: InputRow,
         analysis: AnalysisRow,
         version: Arc<AppVersion>,
+        event: Option<AuditEvent>,
     ) -> StoreResult<(WorkOrderRow, TaskStates)> {
+        // `record` writes the event itself: only it knows whether the analysis was recorded or
+        // replayed (a replay writes nothing, the event neither).
         in_transaction!(
             self,
             IsolationLevel::ReadCommitted,
             read_only = false,
-            |db| { analyses::record(&mut db, input, analysis, &version).await }
+            |db| { analyses::record(&mut db, input, analysis, &version, event.as_ref()).await }
         )
     }
 
@@ -312,13 +315,14 @@ impl Store for PostgresStore {
         corrected: Option<serde_json::Value>,
         now: i64,
         version: Arc<AppVersion>,
+        event: Option<AuditEvent>,
     ) -> StoreResult<(WorkOrderRow, TaskStates)> {
         in_transaction!(
             self,
             IsolationLevel::ReadCommitted,
             read_only = false,
             |db| {
-                analyses::correct(
+                let corrected = analyses::correct(
                     &mut db,
                     site_id,
                     work_order_id,
@@ -327,7 +331,11 @@ impl Store for PostgresStore {
                     now,
                     &version,
                 )
-                .await
+                .await?;
+                if let Some(e) = &event {
+                    audit::insert_with_change(&mut db, e).await?;
+                }
+                Ok(corrected)
             }
         )
     }
@@ -338,12 +346,20 @@ impl Store for PostgresStore {
         work_order_id: Uuid,
         reviewed: bool,
         now: i64,
+        event: Option<AuditEvent>,
     ) -> StoreResult<WorkOrderRow> {
         in_transaction!(
             self,
             IsolationLevel::ReadCommitted,
             read_only = false,
-            |db| { analyses::set_reviewed(&mut db, site_id, work_order_id, reviewed, now).await }
+            |db| {
+                let row =
+                    analyses::set_reviewed(&mut db, site_id, work_order_id, reviewed, now).await?;
+                if let Some(e) = &event {
+                    audit::insert_with_change(&mut db, e).await?;
+                }
+                Ok(row)
+            }
         )
     }
 
@@ -444,12 +460,24 @@ impl Store for PostgresStore {
         with_db!(self, |db| jobs::requeue_dead(&mut db, id, now).await)
     }
 
-    async fn queue_analysis(&self, input: InputRow, job: NewJob) -> StoreResult<()> {
+    async fn queue_analysis(
+        &self,
+        input: InputRow,
+        job: NewJob,
+        event: Option<AuditEvent>,
+    ) -> StoreResult<()> {
+        // The input, its job and the event in one transaction: all or nothing.
         in_transaction!(
             self,
             IsolationLevel::ReadCommitted,
             read_only = false,
-            |db| analyses::queue(&mut db, input, job).await
+            |db| {
+                analyses::queue(&mut db, input, job).await?;
+                if let Some(e) = &event {
+                    audit::insert_with_change(&mut db, e).await?;
+                }
+                Ok(())
+            }
         )
     }
 

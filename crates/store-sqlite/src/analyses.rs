@@ -144,11 +144,15 @@ pub fn queue(c: &Connection, mut input: InputRow, job: NewJob) -> StoreResult<()
     crate::jobs::insert(c, &job, false)
 }
 
+/// Stores `input` and `analysis`, folds the analysed values into the states of the active,
+/// model-computed tasks of the analysed group and writes `event` (in the writer's savepoint: all
+/// or nothing). Nothing at all when the analysis is already recorded: a replay has no event.
 pub fn record(
     c: &Connection,
     input: InputRow,
     analysis: AnalysisRow,
     version: &AppVersion,
+    event: Option<&AuditEvent>,
 ) -> StoreResult<(WorkOrderRow, TaskStates)> {
     let wo = get(c, input.site_id, input.work_order_id)?.ok_or(StoreError::NotFound)?;
     // Idempotent: a job that ran twice, or a retried request, records one analysis.
@@ -195,6 +199,9 @@ pub fn record(
         analysis.create_date,
     ])
     .map_err(backend)?;
+    if let Some(e) = event {
+        crate::audit::insert_with_change(c, e)?;
+    }
     let mut states = task_states(c, wo.site_id, wo.id)?;
     let active = active_tasks(version, &wo.types);
     for (g, task) in active {

@@ -374,9 +374,12 @@ impl Store for SqliteStore {
         input: InputRow,
         analysis: AnalysisRow,
         version: Arc<AppVersion>,
+        event: Option<AuditEvent>,
     ) -> StoreResult<(WorkOrderRow, TaskStates)> {
+        // `record` writes the event itself: only it knows whether the analysis was recorded or
+        // replayed (a replay writes nothing, the event neither).
         self.writer
-            .write(move |c| analyses::record(c, input, analysis, &version))
+            .write(move |c| analyses::record(c, input, analysis, &version, event.as_ref()))
             .await
     }
 
@@ -400,11 +403,13 @@ impl Store for SqliteStore {
         corrected: Option<serde_json::Value>,
         now: i64,
         version: Arc<AppVersion>,
+        event: Option<AuditEvent>,
     ) -> StoreResult<(WorkOrderRow, TaskStates)> {
         let task_name = task_name.to_string();
+        // One job, so one savepoint: the event is written with the correction or not at all.
         self.writer
             .write(move |c| {
-                analyses::correct(
+                let corrected = analyses::correct(
                     c,
                     site_id,
                     work_order_id,
@@ -412,7 +417,11 @@ impl Store for SqliteStore {
                     corrected,
                     now,
                     &version,
-                )
+                )?;
+                event
+                    .iter()
+                    .try_for_each(|e| audit::insert_with_change(c, e))?;
+                Ok(corrected)
             })
             .await
     }
@@ -423,9 +432,16 @@ impl Store for SqliteStore {
         work_order_id: Uuid,
         reviewed: bool,
         now: i64,
+        event: Option<AuditEvent>,
     ) -> StoreResult<WorkOrderRow> {
         self.writer
-            .write(move |c| analyses::set_reviewed(c, site_id, work_order_id, reviewed, now))
+            .write(move |c| {
+                let row = analyses::set_reviewed(c, site_id, work_order_id, reviewed, now)?;
+                event
+                    .iter()
+                    .try_for_each(|e| audit::insert_with_change(c, e))?;
+                Ok(row)
+            })
             .await
     }
 
@@ -530,9 +546,20 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn queue_analysis(&self, input: InputRow, job: NewJob) -> StoreResult<()> {
+    async fn queue_analysis(
+        &self,
+        input: InputRow,
+        job: NewJob,
+        event: Option<AuditEvent>,
+    ) -> StoreResult<()> {
+        // The input, its job and the event in one savepoint: all or nothing.
         self.writer
-            .write(move |c| analyses::queue(c, input, job))
+            .write(move |c| {
+                analyses::queue(c, input, job)?;
+                event
+                    .iter()
+                    .try_for_each(|e| audit::insert_with_change(c, e))
+            })
             .await
     }
 

@@ -1,15 +1,18 @@
 //! The audit trail: who changed what, and when, on a site.
 //!
-//! A work order's create, update and delete carry their event into the store's write
-//! (`Store::create_work_order` and the others take an `Option<AuditEvent>`): the event commits in
-//! the change's transaction, so a change that is acknowledged has its event, and a crash cannot
-//! keep one without the other. It is also cheaper: one durable commit per change instead of two.
-//! Other changes (analyses, corrections, reviews; users, keys and versions made from the CLI)
-//! still record their event after the change has committed, in a write of its own
-//! (`Store::record_audit`); there a change that committed stays acknowledged even when its event
-//! could not be written (the writer logs that loudly), and a crash between the two loses the
-//! event. Events are never updated or deleted, not even when their object is (a deleted work
-//! order keeps its history).
+//! Every change made through the API carries its event into the store's write: a work order's
+//! create, update and delete, an analysis (recorded, or queued for a worker), a correction and a
+//! review (`Store::create_work_order`, `record_analysis`, `queue_analysis`, `correct_task`,
+//! `set_reviewed` and the others take an `Option<AuditEvent>`). The event commits in the change's
+//! transaction, so a change that is acknowledged has its event, and a crash cannot keep one
+//! without the other. It is also cheaper: one durable commit per change instead of two.
+//!
+//! Changes made from the command line (sites, users, groups, keys created or revoked,
+//! application versions published) still record their event after the change has committed, in
+//! a write of its own (`Store::record_audit`); there a change that committed stays acknowledged
+//! even when its event could not be written (the failure is logged as an error), and a crash
+//! between the two loses the event. Events are never updated or deleted, not even when their
+//! object is (a deleted work order keeps its history).
 
 use serde_json::Value;
 use uuid::Uuid;

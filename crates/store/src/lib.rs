@@ -155,9 +155,10 @@ pub trait Store: Send + Sync + 'static {
         site_id: Uuid,
         work_order_ids: &[Uuid],
     ) -> StoreResult<HashMap<Uuid, TaskStates>>;
-    // Analyses, inputs, corrections and reviews. Engines implement all of them; the defaults
-    // only let an engine compile while it is being written, and are caught by the conformance
-    // suite.
+    // Analyses, inputs, corrections and reviews. Each write takes the audit event of its change,
+    // as the work orders' do, and writes it in the change's transaction. Engines implement all
+    // of them; the defaults only let an engine compile while it is being written, and are caught
+    // by the conformance suite.
 
     /// Stores an input and its analysis and folds the analysed values into the task states of
     /// the work order (tasks of the analysed group that are active and computed by a model), then
@@ -169,13 +170,19 @@ pub trait Store: Send + Sync + 'static {
     /// id or of this input, nothing is written and the current work order and states are
     /// returned. An input row already there (one `queue_analysis` stored) is updated, keeping its
     /// `create_date`, instead of inserted.
+    ///
+    /// `audit`, when given, is written in the same transaction, only when the analysis is
+    /// recorded: a replay writes nothing, so not its event either (the first call wrote one),
+    /// and neither does a `NotFound`. An event that cannot be written fails the call with
+    /// `Backend`, and nothing is recorded.
     async fn record_analysis(
         &self,
         input: InputRow,
         analysis: AnalysisRow,
         version: Arc<AppVersion>,
+        audit: Option<AuditEvent>,
     ) -> StoreResult<(WorkOrderRow, TaskStates)> {
-        let _ = (input, analysis, version);
+        let _ = (input, analysis, version, audit);
         Err(unsupported("record_analysis"))
     }
     /// The inputs of a work order, oldest first.
@@ -188,8 +195,13 @@ pub trait Store: Send + Sync + 'static {
         let _ = (site_id, id);
         Err(unsupported("get_analysis"))
     }
-    /// Sets (or with `None` removes) the correction of a task and recomputes the progress score.
-    /// `NotFound` when the site has no such work order.
+    /// Sets (or with `None` removes) the correction of a task, recomputes the progress score and
+    /// writes `audit` when given, in one transaction. `NotFound` (and nothing written, not the
+    /// event either) when the site has no such work order or the version no such task; an event
+    /// that cannot be written fails the call with `Backend`, and nothing is corrected.
+    // Eight with the event, one over clippy's bound; a struct for this one call would only
+    // rename the arguments.
+    #[allow(clippy::too_many_arguments)]
     async fn correct_task(
         &self,
         site_id: Uuid,
@@ -198,19 +210,31 @@ pub trait Store: Send + Sync + 'static {
         corrected: Option<serde_json::Value>,
         now: i64,
         version: Arc<AppVersion>,
+        audit: Option<AuditEvent>,
     ) -> StoreResult<(WorkOrderRow, TaskStates)> {
-        let _ = (site_id, work_order_id, task_name, corrected, now, version);
+        let _ = (
+            site_id,
+            work_order_id,
+            task_name,
+            corrected,
+            now,
+            version,
+            audit,
+        );
         Err(unsupported("correct_task"))
     }
-    /// Marks a work order reviewed now (or not reviewed). `NotFound` when absent.
+    /// Marks a work order reviewed now (or not reviewed) and writes `audit` when given, in one
+    /// transaction. `NotFound` (and nothing written, not the event either) when absent; an event
+    /// that cannot be written fails the call with `Backend`, and the review is not changed.
     async fn set_reviewed(
         &self,
         site_id: Uuid,
         work_order_id: Uuid,
         reviewed: bool,
         now: i64,
+        audit: Option<AuditEvent>,
     ) -> StoreResult<WorkOrderRow> {
-        let _ = (site_id, work_order_id, reviewed, now);
+        let _ = (site_id, work_order_id, reviewed, now, audit);
         Err(unsupported("set_reviewed"))
     }
 
@@ -280,12 +304,23 @@ pub trait Store: Send + Sync + 'static {
     /// or neither. `NotFound` when the site has no such work order; `Conflict` when the input
     /// or the job id is taken. The job later calls [`record_analysis`](Store::record_analysis)
     /// with the same input id, which then updates this row.
-    async fn queue_analysis(&self, input: InputRow, job: NewJob) -> StoreResult<()>;
+    ///
+    /// `audit`, when given, is written in the same transaction: the event of the analysis asked
+    /// for, recorded when it is queued (the job's later `record_analysis` passes none). Nothing
+    /// is written on `NotFound` or `Conflict`; an event that cannot be written fails the call
+    /// with `Backend`, and neither the input nor the job is stored.
+    async fn queue_analysis(
+        &self,
+        input: InputRow,
+        job: NewJob,
+        audit: Option<AuditEvent>,
+    ) -> StoreResult<()>;
 
-    // The audit trail (`audit` says when events are written with their change and when apart).
+    // The audit trail (`audit` says which events are written with their change and which apart).
 
-    /// Appends an event in a write of its own. `NotFound` when its site does not exist; `Conflict` when its id is
-    /// taken. Events are never changed or deleted afterwards.
+    /// Appends an event in a write of its own (for changes whose store call does not take their
+    /// event: those made from the command line). `NotFound` when its site does not exist;
+    /// `Conflict` when its id is taken. Events are never changed or deleted afterwards.
     async fn record_audit(&self, event: AuditEvent) -> StoreResult<()>;
     /// One page of the site's events matching `filter`, newest first (by `create_date`, then
     /// id), with the total count.

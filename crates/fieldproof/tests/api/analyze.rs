@@ -730,4 +730,24 @@ async fn queued_analyses_are_run_by_a_worker_once() {
         .collect();
     assert_eq!(analysed.len(), 2);
     assert!(analysed.iter().all(|t| !t["state"].is_null()), "{done}");
+
+    // One audit event per analysis, written with its input and job when it was asked for: the
+    // workers that ran the jobs add none.
+    let r = app
+        .call(
+            Method::GET,
+            &format!(
+                "/v0.2/audit-events/?action=analysis.create&object_id={}",
+                wo["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let events = r.body["results"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{events:#?}");
+    for e in events {
+        assert_eq!(e["details"]["queued"], true, "{e}");
+        assert!(ids.contains(&&e["details"]["analysis_id"]), "{e}");
+    }
 }

@@ -1,7 +1,8 @@
 //! The audit trail: every change through the API and the command line leaves its event, with the
 //! right actor, readable by administrators only and only on their own site; a deleted work order
-//! keeps its history; a work order's change and its event commit together, while other changes
-//! stand even when their event cannot be recorded.
+//! keeps its history; a change made through the API (a work order's, an analysis, a correction,
+//! a review) and its event commit together, while the command line's changes stand even when
+//! their event cannot be recorded.
 
 use fieldproof::admin::{self, AdminCommand, GroupCommand, KeyCommand};
 use fieldproof_api::extract::key_hash;
@@ -97,10 +98,13 @@ async fn every_change_to_a_work_order_is_recorded_with_its_user() {
         ),
         (&reviewer, Method::POST, format!("{path}review/"), json!({})),
     ];
+    let mut replies = Vec::new();
     for (key, method, p, b) in steps {
         let r = app.call_as(key, method.clone(), &p, Some(b)).await;
         assert!(r.status < 300, "{method} {p}: {} {}", r.status, r.body);
+        replies.push(r.body);
     }
+    let (analysed, queued) = (&replies[1], &replies[2]);
     let r = app.call_as(&manager, Method::DELETE, &path, None).await;
     assert_eq!(r.status, 204, "{}", r.body);
 
@@ -151,7 +155,11 @@ async fn every_change_to_a_work_order_is_recorded_with_its_user() {
     assert_eq!(history[2]["details"]["corrected_value"], true);
     assert_eq!(history[3]["details"]["queued"], true);
     assert_eq!(history[3]["details"]["status"], "queued");
+    assert_eq!(history[3]["details"]["analysis_id"], queued["id"]);
+    assert_eq!(history[3]["details"]["job_id"], queued["job_id"]);
     assert_eq!(history[4]["details"]["queued"], false);
+    assert_eq!(history[4]["details"]["analysis_id"], analysed["id"]);
+    assert_eq!(history[4]["details"]["status"], analysed["status"]);
     assert_eq!(
         history[4]["details"]["task_group_name"],
         "equipment-after-intervention"
@@ -411,7 +419,7 @@ async fn filters_pages_and_bad_parameters() {
 }
 
 #[tokio::test]
-async fn a_work_order_change_and_its_event_commit_together_other_changes_succeed_alone() {
+async fn an_api_change_and_its_event_commit_together_cli_changes_succeed_alone() {
     let app = spawn_app().await;
     let Some(db) = app.sqlite_path() else {
         eprintln!("skipped: the failure is made with a SQLite trigger (the API code is the same on both engines; the store conformance suite checks both)");
@@ -419,6 +427,7 @@ async fn a_work_order_change_and_its_event_commit_together_other_changes_succeed
     };
     let kept = app.create(wo("kept")).await;
     let path = format!("/v0.2/work-orders/{}/", kept["id"].as_str().unwrap());
+    let unchanged = app.call(Method::GET, &path, None).await.body;
     // Every insert into the trail now fails, as on a broken table.
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.execute_batch(
@@ -431,43 +440,99 @@ async fn a_work_order_change_and_its_event_commit_together_other_changes_succeed
         || async { app.call(Method::GET, "/v0.2/work-orders/", None).await.body["count"].clone() };
     let work_orders = count().await;
 
-    // A work order's create, update and delete write their event in their own transaction: when
-    // the event cannot be written, the change is not made and the client is told (a 500; `call`
-    // refuses any 5xx, so these go out raw).
-    let status = |method: Method, path: &str, body: Option<Value>| {
+    // Every change made through the API writes its event in its own transaction: when the event
+    // cannot be written, the change is not made and the client is told (a 500; `call` refuses
+    // any 5xx, so these go out raw).
+    let status = |method: Method, path: String, body: Option<Value>| {
         let mut req = app
             .client
-            .request(method, app.url(path))
+            .request(method, app.url(&path))
             .header("Authorization", format!("Token {}", app.key));
         if let Some(body) = body {
             req = req.json(&body);
         }
         async move { req.send().await.expect("request sent").status().as_u16() }
     };
-    let created = status(Method::POST, "/v0.2/work-orders/", Some(wo("unrecorded"))).await;
+    let created = status(
+        Method::POST,
+        "/v0.2/work-orders/".into(),
+        Some(wo("unrecorded")),
+    )
+    .await;
     assert_eq!(created, 500);
     assert_eq!(
         count().await,
         work_orders,
         "the refused create made nothing"
     );
-    let renamed = status(Method::PATCH, &path, Some(json!({"name": "renamed"}))).await;
-    assert_eq!(renamed, 500);
-    assert_eq!(status(Method::DELETE, &path, None).await, 500);
+    let photo = || {
+        Some(body(
+            &data_uri(&demo_photo("after"), "image/jpeg"),
+            "equipment-after-intervention",
+        ))
+    };
+    let refused = [
+        (
+            "update",
+            Method::PATCH,
+            path.clone(),
+            Some(json!({"name": "renamed"})),
+        ),
+        ("delete", Method::DELETE, path.clone(), None),
+        ("analysis", Method::POST, format!("{path}analyze/"), photo()),
+        (
+            "queued analysis",
+            Method::POST,
+            format!("{path}analyze/?async=true"),
+            photo(),
+        ),
+        (
+            "correction",
+            Method::PATCH,
+            format!("{path}tasks/equipment_after_intervention/correction/"),
+            Some(json!({"corrected_value": true})),
+        ),
+        (
+            "review",
+            Method::POST,
+            format!("{path}review/"),
+            Some(json!({})),
+        ),
+    ];
+    for (what, method, p, b) in refused {
+        assert_eq!(
+            status(method, p, b).await,
+            500,
+            "the {what} without its event"
+        );
+    }
     let r = app.call(Method::GET, &path, None).await;
-    assert_eq!(r.status, 200, "the refused delete deleted nothing");
-    assert_eq!(r.body["name"], "kept", "the refused update changed nothing");
+    assert_eq!(
+        r.body, unchanged,
+        "the refused changes left the work order as it was: not deleted, renamed, analysed, \
+         corrected nor reviewed"
+    );
+    assert_eq!(
+        app.store.list_jobs(None, 10).await.unwrap(),
+        vec![],
+        "the refused queued analysis enqueued no job"
+    );
 
-    // Other changes record their event in a write of their own: the change stands, answered.
-    let r = app
-        .call(Method::POST, &format!("{path}review/"), Some(json!({})))
-        .await;
-    assert!((200..300).contains(&r.status), "{} {}", r.status, r.body);
-    let r = app.call(Method::GET, &path, None).await;
+    // Changes from the command line record their event in a write of their own: the change
+    // stands, and the command succeeds (the failure is logged).
+    admin::run(
+        app.store.as_ref(),
+        AdminCommand::Group(GroupCommand::Create {
+            site: app.site.name.clone(),
+            name: "night shift".into(),
+        }),
+    )
+    .await
+    .unwrap();
+    let groups = app.store.list_groups(app.site.id).await.unwrap();
     assert!(
-        !r.body["review_date"].is_null(),
-        "the review was made: {}",
-        r.body
+        groups.iter().any(|g| g.name == "night shift"),
+        "the group was created: {groups:?}"
     );
     assert_eq!(events(&app, &app.key, "?page_size=100").await.len(), before);
 }
