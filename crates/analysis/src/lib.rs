@@ -3,7 +3,7 @@
 //! models and bind their outputs to the group's task values.
 //!
 //! The API calls [`Engine::analyze`] off the async reactor, on a pool of threads (as many as
-//! the cores by default) that run at a lower priority than the request threads
+//! the cores minus one by default) that run at a lower priority than the request threads
 //! (`fieldproof_api::cpu_pool`); the benchmark calls it directly.
 #![forbid(unsafe_code)]
 

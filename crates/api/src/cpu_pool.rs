@@ -68,6 +68,19 @@ impl std::fmt::Display for Priority {
     }
 }
 
+/// The default number of analysis threads: the cores minus one, and at least one.
+///
+/// The core left over serves requests and the database's writes. Analyses at idle priority
+/// give way to those inside this machine, but on a virtual machine a virtual CPU that never
+/// halts still competes on the host with the work that emulates the disk and delivers
+/// interrupts: with every core busy, the work-order p99 rose 1.9-2.1x on a 2-core VM while
+/// analyses ran, against 1.2x with one core left (`docs/PERFORMANCE.md`). A machine that only
+/// runs analyses (a dedicated `fieldproof worker`) can set `analysis_threads` to every core.
+pub fn default_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    cores.saturating_sub(1).max(1)
+}
+
 pub struct CpuPool {
     queue: Mutex<mpsc::Sender<Job>>,
     threads: usize,

@@ -54,7 +54,8 @@ pub struct ApiConfig {
     pub json_body_limit: usize,
     /// Which URLs analysis inputs may be fetched from (internal ranges only when allowed).
     pub fetch: fieldproof_fetch::FetchPolicy,
-    /// Analyses that may run at once (CPU-bound work); the default is the number of cores.
+    /// Analyses that may run at once (CPU-bound work); the default is the number of cores
+    /// minus one, at least one ([`cpu_pool::default_threads`]).
     pub analysis_workers: usize,
     /// How the analysis threads yield the CPU to requests. See [`cpu_pool`].
     pub analysis_priority: cpu_pool::Priority,
@@ -71,7 +72,7 @@ impl Default for ApiConfig {
             json_body_limit: DEFAULT_JSON_BODY_LIMIT,
             public_url: None,
             fetch: Default::default(),
-            analysis_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            analysis_workers: cpu_pool::default_threads(),
             analysis_priority: cpu_pool::Priority::default(),
             rate_limits: limits::RateLimits::default(),
         }

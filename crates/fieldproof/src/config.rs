@@ -81,7 +81,7 @@ pub struct ServeFlags {
     /// Unknown-key attempts per client address: RATE/s,BURST or "off" [env: FIELDPROOF_FAILED_AUTH_RATE_LIMIT] [default: 1/s,10]
     #[arg(long, value_name = "RATE")]
     pub failed_auth_rate_limit: Option<String>,
-    /// Analyses that run at once, one thread each [env: FIELDPROOF_ANALYSIS_THREADS] [default: the number of cores]
+    /// Analyses that run at once, one thread each [env: FIELDPROOF_ANALYSIS_THREADS] [default: the number of cores minus one, at least 1]
     #[arg(long, value_name = "N")]
     pub analysis_threads: Option<String>,
     /// How analysis threads yield the CPU to requests: "idle" (SCHED_IDLE: only cores nothing else wants) or "nice" (a lower share, never none; see --analysis-nice) [env: FIELDPROOF_ANALYSIS_PRIORITY] [default: idle]
@@ -403,14 +403,13 @@ pub fn resolve(
             recommended.failed_auth_per_address,
         )?,
     };
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let analysis_threads_n = number_in(
         &analysis_threads,
         "analysis_threads",
         1..=256,
         "a number of threads from 1 to 256",
     )?
-    .unwrap_or(cores);
+    .unwrap_or_else(fieldproof_api::cpu_pool::default_threads);
     let analysis_nice_n = number_in(
         &analysis_nice,
         "analysis_nice",
@@ -652,10 +651,14 @@ mod tests {
             &env(&[]),
         )
         .unwrap();
+        // One core is left to requests, and there is always one analysis thread.
         let cores = std::thread::available_parallelism().unwrap().get();
         assert_eq!(
             (s.analysis_threads, s.analysis_priority),
-            (cores, Priority::Idle { fallback: 10 })
+            (
+                cores.saturating_sub(1).max(1),
+                Priority::Idle { fallback: 10 }
+            )
         );
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f.toml");
