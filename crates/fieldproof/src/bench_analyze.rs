@@ -5,9 +5,15 @@
 //! The CRUD load is the same in every block, against the same data: each cycle deletes the work
 //! order it created, and the filtered list matches a fixed set of seeded work orders. (Without
 //! that, the list in a later phase matched every work order the earlier phases left and slowed
-//! down for that reason alone.) Blocks of CRUD alone and of CRUD with analyses alternate
-//! (A B B A A B B A ...), so that a drift of the machine over the run, or a burst of some other
-//! process, does not count for or against the analyses.
+//! down for that reason alone.) Blocks of CRUD alone and of CRUD with analyses take turns, so
+//! that a drift of the machine over the run, or a burst of some other process, does not count for
+//! or against the analyses.
+//!
+//! A third kind of block measures the machine's floor: CRUD while as many threads as analyse
+//! photos, at the same priority, only spin. They do no I/O, touch no memory and send no request,
+//! so what they cost the CRUD p99 is what keeping those cores busy costs on this machine,
+//! whatever the work; on a virtual machine that is not nothing, even at `SCHED_IDLE` (the host
+//! still runs the virtual CPUs). The analyses' own cost is their ratio to that floor.
 //!
 //! The server runs in this process on loopback with the real models, a temporary SQLite file and
 //! blob directory, on a runtime of its own, as `fieldproof serve` would; the clients that send
@@ -33,10 +39,13 @@ pub struct AnalyzeArgs {
     /// Seconds of CRUD alone, and as many with analyses, in alternating blocks.
     #[arg(long, default_value_t = 20)]
     pub seconds: u64,
-    /// Seconds per block: the two conditions alternate A B B A A B B A ..., so that a change
-    /// of the machine over the run falls on both alike.
+    /// Seconds per block: the conditions take turns (A B F, B F A, F A B, ...), so that a
+    /// change of the machine over the run falls on each alike.
     #[arg(long, default_value_t = 5)]
     pub block_seconds: u64,
+    /// Leave out the floor's blocks (CRUD while idle-priority threads only spin).
+    #[arg(long)]
+    pub no_floor: bool,
     /// Concurrent analysis clients.
     #[arg(long, default_value_t = 4)]
     pub clients: usize,
@@ -58,7 +67,7 @@ pub struct AnalyzeArgs {
     #[arg(long, default_value_t = fieldproof_api::cpu_pool::DEFAULT_NICE_INCREMENT,
           value_parser = clap::value_parser!(i32).range(0..=19))]
     pub analysis_nice: i32,
-    /// Analyses that run at once [default: the number of cores, as the server's].
+    /// Analyses that run at once [default: the server's, the number of cores minus one].
     #[arg(long)]
     pub analysis_threads: Option<usize>,
     /// Where the database and the stored photos go: a fresh directory is made in it and removed
@@ -170,65 +179,80 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     let client = reqwest::Client::new();
     let auth = format!("Token {key}");
     let (clients, rate) = (args.crud_clients.max(1), args.crud_rate.max(1.0));
-    println!("fieldproof bench analyze: photo {:.2} MB, {} analysis clients (closed loop), CRUD at {:.0} requests/s over {} connections (open loop), {} s of each condition in blocks of {} s, {} cores, {} analysis threads at {}",
+    println!("fieldproof bench analyze: photo {:.2} MB, {} analysis clients (closed loop), CRUD at {:.0} requests/s over {} connections (open loop), {} s of each condition in blocks of {} s, {} cores, {} analysis thread{} at {}",
         photo.len() as f64 / 1e6, args.clients, rate, clients, args.seconds, args.block_seconds,
-        std::thread::available_parallelism().map_or(0, |n| n.get()), analysis_threads, analysis_priority);
+        std::thread::available_parallelism().map_or(0, |n| n.get()), analysis_threads,
+        if analysis_threads == 1 { "" } else { "s" }, analysis_priority);
 
     // Warm-up: the first analysis of a version embeds the example photos.
     analyze_once(&client, &base, &auth, body).await?;
     seed(&client, &base, &auth, args.seed_work_orders).await?;
 
-    // The two conditions alternate in blocks, A B B A A B B A ..., so that whatever the machine
-    // does over the run (a burst of writeback, a neighbour's load) falls on both alike.
+    // The conditions take turns in blocks, each round starting one further (A B F, B F A,
+    // F A B, ...), so that whatever the machine does over the run (a burst of writeback, a
+    // neighbour's load) falls on each alike.
     let block = Duration::from_secs(args.block_seconds.max(1));
     let blocks = args.seconds.div_ceil(args.block_seconds.max(1)).max(1) as usize;
     let probe = dir.join("probe");
-    let mut alone: Option<Crud> = None;
-    let mut busy: Option<Crud> = None;
+    let conditions: &[Condition] = if args.no_floor {
+        &[Condition::Alone, Condition::Analyses]
+    } else {
+        &[Condition::Alone, Condition::Analyses, Condition::Floor]
+    };
+    // Spinning threads for the floor's blocks, as many as analyse photos, at their priority.
+    let spinners = Arc::new(fieldproof_api::cpu_pool::CpuPool::new(
+        analysis_threads,
+        analysis_priority,
+    ));
+    let mut samples: [Option<Crud>; 3] = [None, None, None];
+    let mut block_p99: [Vec<f64>; 3] = Default::default();
     let mut photos = PhotoResults::default();
     let mut photo_time = Duration::ZERO;
     let mut sequence = Vec::new();
-    let mut block_p99: (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
-    for i in 0..blocks {
-        let pair = if i % 2 == 0 {
-            [false, true]
-        } else {
-            [true, false]
-        };
-        for with_analyses in pair {
-            let running = if with_analyses {
-                let stop = Arc::new(AtomicBool::new(false));
+    for condition in block_order(conditions, blocks) {
+        let stop = Arc::new(AtomicBool::new(false));
+        let photo_run = match condition {
+            Condition::Analyses => {
                 let (base, auth) = (base.clone(), auth.clone());
                 let handle = photo_clients(args.clients, base, auth, body, stop.clone())?;
-                Some((stop, Instant::now(), handle))
-            } else {
-                None
-            };
-            let mut c = crud(&client, &base, &auth, clients, rate, block, &probe).await?;
-            if let Some((stop, started, running)) = running {
-                stop.store(true, Ordering::Relaxed);
-                // The analyses under way finish before the next block: none runs into an alone
-                // one.
-                let results = tokio::task::spawn_blocking(move || running.join())
-                    .await?
-                    .map_err(|_| anyhow!("the photo clients' thread panicked"))??;
-                photo_time += started.elapsed();
-                photos.absorb(results);
+                Some((Instant::now(), handle))
             }
-            let p99 = c.all.pct(0.99);
-            let (label, sample, p99s) = if with_analyses {
-                ("ANALYSES", &mut busy, &mut block_p99.1)
-            } else {
-                ("alone", &mut alone, &mut block_p99.0)
-            };
-            sequence.push(format!("{label} {p99:.2}"));
-            p99s.push(p99);
-            *sample = Some(match sample.take() {
-                Some(earlier) => earlier.merge(c),
-                None => c,
-            });
+            _ => None,
+        };
+        let spins: Vec<_> = match condition {
+            Condition::Floor => (0..analysis_threads)
+                .map(|_| {
+                    let (stop, spinners) = (stop.clone(), spinners.clone());
+                    tokio::spawn(async move { spinners.run(move || spin_until(&stop)).await })
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let c = crud(&client, &base, &auth, clients, rate, block, &probe).await;
+        stop.store(true, Ordering::Relaxed);
+        for spin in spins {
+            spin.await?
+                .map_err(|e| anyhow!("a spinning thread of the floor failed: {e}"))?;
         }
+        let mut c = c?;
+        if let Some((started, running)) = photo_run {
+            // The analyses under way finish before the next block: none runs into another.
+            let results = tokio::task::spawn_blocking(move || running.join())
+                .await?
+                .map_err(|_| anyhow!("the photo clients' thread panicked"))??;
+            photo_time += started.elapsed();
+            photos.absorb(results);
+        }
+        let p99 = c.all.pct(0.99);
+        let i = condition as usize;
+        sequence.push(format!("{} {p99:.2}", condition.label()));
+        block_p99[i].push(p99);
+        samples[i] = Some(match samples[i].take() {
+            Some(earlier) => earlier.merge(c),
+            None => c,
+        });
     }
+    let [alone, busy, floor] = samples;
     let (mut alone, mut busy) = (
         alone.expect("at least one block"),
         busy.expect("at least one block"),
@@ -248,28 +272,55 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     let per_condition = block * blocks as u32;
     alone.print("CRUD alone", per_condition);
     busy.print("CRUD while analyses run", per_condition);
+    let mut floor = floor.map(|mut f| {
+        f.print(
+            &format!(
+                "CRUD while {analysis_threads} thread{} at {analysis_priority} only spin{} (the floor)",
+                if analysis_threads == 1 { "" } else { "s" },
+                if analysis_threads == 1 { "s" } else { "" },
+            ),
+            per_condition,
+        );
+        f
+    });
     println!(
         "  p99 of each {} s block, in order (ms): {}",
         block.as_secs(),
         sequence.join(", ")
     );
-    let (alone_median, busy_median) = (median(&mut block_p99.0), median(&mut block_p99.1));
+    let [alone_m, busy_m, floor_m] = block_p99.map(|mut v| median(&mut v));
     println!(
-        "  median of the blocks' p99 (less moved by one disturbed block): {alone_median:.2} ms alone, {busy_median:.2} ms with analyses ({:.2}x)",
-        busy_median / alone_median
+        "  median of the blocks' p99 (less moved by one disturbed block): {alone_m:.2} ms alone, {busy_m:.2} ms with analyses ({:.2}x){}",
+        busy_m / alone_m,
+        if floor.is_some() {
+            format!(", {floor_m:.2} ms at the floor ({:.2}x)", floor_m / alone_m)
+        } else {
+            String::new()
+        }
     );
     // The physical reference, measured meanwhile: what the disk alone does to a durable write.
     println!(
-        "  disk baseline, a 4 kB append + fdatasync every 10 ms beside the server: p99 {:.2} ms alone, {:.2} ms while analyses run ({:.2}x)",
+        "  disk baseline, a 4 kB append + fdatasync every 10 ms beside the server: p99 {:.2} ms alone, {:.2} ms while analyses run ({:.2}x){}",
         alone.disk.pct(0.99),
         busy.disk.pct(0.99),
-        busy.disk.pct(0.99) / alone.disk.pct(0.99)
+        busy.disk.pct(0.99) / alone.disk.pct(0.99),
+        floor.as_mut().map_or(String::new(), |f| format!(", {:.2} ms at the floor", f.disk.pct(0.99)))
     );
+    let (alone_p99, busy_p99) = (alone.all.pct(0.99), busy.all.pct(0.99));
+    if let Some(f) = floor.as_mut() {
+        let floor_p99 = f.all.pct(0.99);
+        println!(
+            "  CRUD p99 ratio at the floor (spinning threads / alone): {:.2} ({floor_p99:.2} ms / {alone_p99:.2} ms)",
+            floor_p99 / alone_p99
+        );
+        println!(
+            "  CRUD p99 ratio of the analyses to the floor: {:.2} ({busy_p99:.2} ms / {floor_p99:.2} ms)",
+            busy_p99 / floor_p99
+        );
+    }
     println!(
-        "  CRUD p99 ratio (with analyses / alone): {:.2} ({:.2} ms / {:.2} ms)",
-        busy.all.pct(0.99) / alone.all.pct(0.99),
-        busy.all.pct(0.99),
-        alone.all.pct(0.99)
+        "  CRUD p99 ratio (with analyses / alone): {:.2} ({busy_p99:.2} ms / {alone_p99:.2} ms)",
+        busy_p99 / alone_p99
     );
     let _ = stop_server.send(());
     tokio::task::spawn_blocking(move || server.join())
@@ -278,6 +329,47 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     let _ = std::fs::remove_dir_all(&blob_dir);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// What runs beside the CRUD load in a block.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Condition {
+    /// Nothing.
+    Alone = 0,
+    /// Photo clients that keep the analysis threads busy.
+    Analyses = 1,
+    /// As many threads as analyse photos, at their priority, that only spin.
+    Floor = 2,
+}
+
+impl Condition {
+    fn label(self) -> &'static str {
+        match self {
+            Condition::Alone => "alone",
+            Condition::Analyses => "ANALYSES",
+            Condition::Floor => "floor",
+        }
+    }
+}
+
+/// The blocks of a run in order: `rounds` rounds of one block per condition, each round starting
+/// one condition further than the last (A B F, B F A, F A B, ...), so that each condition comes
+/// first, second and last equally often.
+fn block_order(conditions: &[Condition], rounds: usize) -> Vec<Condition> {
+    let n = conditions.len();
+    (0..rounds)
+        .flat_map(|round| (0..n).map(move |k| conditions[(round + k) % n]))
+        .collect()
+}
+
+/// Keeps a core busy until `stop`, without I/O, system calls or memory beyond a register.
+fn spin_until(stop: &AtomicBool) {
+    let mut turns = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        for _ in 0..1024 {
+            turns = std::hint::black_box(turns.wrapping_add(1));
+        }
+    }
 }
 
 /// Starts the server on a runtime of its own, as `fieldproof serve` runs it: its own request
@@ -843,6 +935,36 @@ mod tests {
         let line = "42 (a (b) c) S 1 2 3 4 5 6 7 8 9 10 300 4 0 0";
         assert_eq!(super::stat_cpu(line), Some(("a (b) c", 304)));
         assert_eq!(super::stat_cpu("42 (x) S 1 2"), None);
+    }
+
+    #[test]
+    fn each_condition_comes_first_second_and_last_alike() {
+        use super::Condition::*;
+        let order = super::block_order(&[Alone, Analyses, Floor], 3);
+        assert_eq!(
+            order,
+            [Alone, Analyses, Floor, Analyses, Floor, Alone, Floor, Alone, Analyses]
+        );
+        // Without the floor, the two conditions take turns: A B, B A, A B, B A.
+        let order = super::block_order(&[Alone, Analyses], 4);
+        assert_eq!(
+            order,
+            [Alone, Analyses, Analyses, Alone, Alone, Analyses, Analyses, Alone]
+        );
+    }
+
+    #[test]
+    fn spinning_stops_when_asked() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let spinner = {
+            let stop = stop.clone();
+            std::thread::spawn(move || super::spin_until(&stop))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(!spinner.is_finished(), "it spins until told to stop");
+        stop.store(true, Ordering::Relaxed);
+        spinner.join().expect("the spinner returns");
     }
 
     #[test]
