@@ -2,10 +2,15 @@
 //! ~1 MB JPEG (p50 and p99 over N runs). Run in release mode:
 //!
 //! ```sh
-//! cargo run --release -p fieldproof-vision --example bench_vision -- [RUNS] [MANIFEST]
+//! cargo run --release -p fieldproof-vision --example bench_vision -- [RUNS] [MANIFEST] [PHOTO]
 //! ```
 //!
 //! MANIFEST defaults to `models/manifest.toml`; without it the model figures are skipped.
+//! PHOTO is a JPEG or PNG to measure instead of the generated one.
+//!
+//! The stage lines (working copy, resize, tensor) run each step alone, over and over, on a photo
+//! that then stays in the cache; inside `models: preprocess` the same resize reads a photo the
+//! previous model run pushed out of the cache, and takes about twice as long.
 //!
 //! Besides wall-clock percentiles it prints the mean CPU time of the benchmark thread per
 //! run (from Linux's `/proc/thread-self/schedstat`), which stays meaningful when other
@@ -15,7 +20,9 @@ use std::io::Cursor;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use fieldproof_vision::checks::{judge, measure, ChecksConfig};
+use fieldproof_vision::checks::{judge, measure, ChecksConfig, Grey, WORKING_SIDE};
+use fieldproof_vision::manifest::{ImageInput, Layout, Resize};
+use fieldproof_vision::model::{resize_for_model, to_tensor};
 use fieldproof_vision::{decode, Limits, ModelSet, RgbImage};
 use image::codecs::jpeg::JpegEncoder;
 use image::{ExtendedColorType, ImageEncoder, Rgb};
@@ -30,7 +37,10 @@ fn main() {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/manifest.toml")
     });
 
-    let bytes = one_megabyte_jpeg();
+    let bytes = match args.next() {
+        Some(path) => std::fs::read(&path).expect("PHOTO can be read"),
+        None => one_megabyte_jpeg(),
+    };
     let limits = Limits::default();
     let image = decode(&bytes, &limits).expect("the generated JPEG decodes");
     println!(
@@ -42,6 +52,28 @@ fn main() {
 
     report("decode", runs, || {
         decode(&bytes, &limits).unwrap();
+    });
+    report("checks: grey working copy", runs, || {
+        Grey::working_copy(image.rgb(), WORKING_SIDE);
+    });
+    let grey = Grey::working_copy(image.rgb(), WORKING_SIDE);
+    report("checks: sharpness", runs, || {
+        grey.axis_sharpness();
+    });
+    let spec = ImageInput {
+        width: 224,
+        height: 224,
+        layout: Layout::Nchw,
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+        resize: Resize::Stretch,
+    };
+    report("models: resize to 224x224", runs, || {
+        resize_for_model(image.rgb(), &spec);
+    });
+    let small = resize_for_model(image.rgb(), &spec);
+    report("models: to tensor", runs, || {
+        to_tensor(&small, &spec);
     });
     let config = ChecksConfig::recommended();
     report("checks (measure + judge)", runs, || {
