@@ -73,9 +73,10 @@ impl std::fmt::Display for Priority {
 /// The core left over serves requests and the database's writes. Analyses at idle priority
 /// give way to those inside this machine, but on a virtual machine a virtual CPU that never
 /// halts still competes on the host with the work that emulates the disk and delivers
-/// interrupts: with every core busy, the work-order p99 rose 1.9-2.1x on a 2-core VM while
-/// analyses ran, against 1.2x with one core left (`docs/PERFORMANCE.md`). A machine that only
-/// runs analyses (a dedicated `fieldproof worker`) can set `analysis_threads` to every core.
+/// interrupts: with every core busy, the work-order p99 rose 1.9-2.6x on a 2-core VM while
+/// analyses ran, against 1.3-1.6x with one core left, and 1.1x with the photos on another disk
+/// (`docs/PERFORMANCE.md`). A machine that only runs analyses (a dedicated `fieldproof worker`)
+/// can set `analysis_threads` to every core.
 pub fn default_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     cores.saturating_sub(1).max(1)
@@ -105,8 +106,14 @@ impl std::fmt::Display for PoolError {
 }
 
 impl CpuPool {
-    /// Starts `threads` threads (at least one), each at `priority`.
+    /// Starts `threads` threads (at least one), each at `priority`, named `fp-analysis-N`.
     pub fn new(threads: usize, priority: Priority) -> Self {
+        Self::named("fp-analysis", threads, priority)
+    }
+
+    /// [`CpuPool::new`] with threads named `{prefix}-N` (15 bytes at most show in `/proc`), so
+    /// that a pool for other work tells apart from the analyses in thread listings.
+    pub fn named(prefix: &str, threads: usize, priority: Priority) -> Self {
         let threads = threads.max(1);
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
@@ -115,7 +122,7 @@ impl CpuPool {
             let rx = rx.clone();
             let ready = ready_tx.clone();
             std::thread::Builder::new()
-                .name(format!("fp-analysis-{i}"))
+                .name(format!("{prefix}-{i}"))
                 .spawn(move || {
                     lower_priority(priority);
                     let _ = ready.send(());

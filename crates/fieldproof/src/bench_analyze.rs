@@ -1,6 +1,7 @@
 //! `fieldproof bench analyze`: analyses per second and their latency through the HTTP API, for
 //! a 1 MB JPEG, with the server's time split into decode, checks and model; and the latency of
-//! work-order CRUD at a fixed rate, alone and while analyses take every core they can.
+//! work-order CRUD at a fixed rate, alone, while analyses keep every analysis thread busy, and at
+//! the machine's floor (below).
 //!
 //! The CRUD load is the same in every block, against the same data: each cycle deletes the work
 //! order it created, and the filtered list matches a fixed set of seeded work orders. (Without
@@ -36,11 +37,12 @@ use serde_json::{json, Value};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct AnalyzeArgs {
-    /// Seconds of CRUD alone, and as many with analyses, in alternating blocks.
-    #[arg(long, default_value_t = 20)]
+    /// Seconds of each condition (CRUD alone, with analyses, at the floor), in blocks that take
+    /// turns. 30 s in blocks of 5 s is one whole cycle of the block order (see `block_order`).
+    #[arg(long, default_value_t = 30)]
     pub seconds: u64,
-    /// Seconds per block: the conditions take turns (A B F, B F A, F A B, ...), so that a
-    /// change of the machine over the run falls on each alike.
+    /// Seconds per block: the conditions take turns (A B F, F B A, B F A, A F B, F A B, B A F),
+    /// so that a change of the machine over the run falls on each alike.
     #[arg(long, default_value_t = 5)]
     pub block_seconds: u64,
     /// Leave out the floor's blocks (CRUD while idle-priority threads only spin).
@@ -188,9 +190,8 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     analyze_once(&client, &base, &auth, body).await?;
     seed(&client, &base, &auth, args.seed_work_orders).await?;
 
-    // The conditions take turns in blocks, each round starting one further (A B F, B F A,
-    // F A B, ...), so that whatever the machine does over the run (a burst of writeback, a
-    // neighbour's load) falls on each alike.
+    // The conditions take turns in blocks (see `block_order`), so that whatever the machine does
+    // over the run (a burst of writeback, a neighbour's load) falls on each alike.
     let block = Duration::from_secs(args.block_seconds.max(1));
     let blocks = args.seconds.div_ceil(args.block_seconds.max(1)).max(1) as usize;
     let probe = dir.join("probe");
@@ -200,10 +201,13 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
         &[Condition::Alone, Condition::Analyses, Condition::Floor]
     };
     // Spinning threads for the floor's blocks, as many as analyse photos, at their priority.
-    let spinners = Arc::new(fieldproof_api::cpu_pool::CpuPool::new(
-        analysis_threads,
-        analysis_priority,
-    ));
+    let spinners = (!args.no_floor).then(|| {
+        Arc::new(fieldproof_api::cpu_pool::CpuPool::named(
+            "fp-floor",
+            analysis_threads,
+            analysis_priority,
+        ))
+    });
     let mut samples: [Option<Crud>; 3] = [None, None, None];
     let mut block_p99: [Vec<f64>; 3] = Default::default();
     let mut photos = PhotoResults::default();
@@ -219,8 +223,8 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
             }
             _ => None,
         };
-        let spins: Vec<_> = match condition {
-            Condition::Floor => (0..analysis_threads)
+        let spins: Vec<_> = match (condition, &spinners) {
+            (Condition::Floor, Some(spinners)) => (0..analysis_threads)
                 .map(|_| {
                     let (stop, spinners) = (stop.clone(), spinners.clone());
                     tokio::spawn(async move { spinners.run(move || spin_until(&stop)).await })
@@ -352,13 +356,23 @@ impl Condition {
     }
 }
 
-/// The blocks of a run in order: `rounds` rounds of one block per condition, each round starting
-/// one condition further than the last (A B F, B F A, F A B, ...), so that each condition comes
-/// first, second and last equally often.
+/// The blocks of a run in order: `rounds` rounds of one block per condition. Round pairs start
+/// one condition further each time, the second of a pair reversed: A B F, F B A, B F A, A F B,
+/// F A B, B A F (with two conditions: A B, B A, B A, A B). Over a whole cycle (6 rounds for
+/// three conditions, 4 for two) each condition comes at each place of a round equally often,
+/// and follows each other one equally often, so what one leaves behind (the analyses' writeback,
+/// say) falls on the others alike.
 fn block_order(conditions: &[Condition], rounds: usize) -> Vec<Condition> {
     let n = conditions.len();
     (0..rounds)
-        .flat_map(|round| (0..n).map(move |k| conditions[(round + k) % n]))
+        .flat_map(|round| {
+            let mut order: Vec<Condition> =
+                (0..n).map(|k| conditions[(round / 2 + k) % n]).collect();
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            order
+        })
         .collect()
 }
 
@@ -878,9 +892,10 @@ struct ThreadTimes([u64; THREAD_KINDS.len()]);
 
 /// Kinds of thread, by the start of their name; the last one takes every other thread (the
 /// CRUD clients, the disk probe, the SQLite checkpointer).
-const THREAD_KINDS: [(&str, &str); 5] = [
+const THREAD_KINDS: [(&str, &str); 6] = [
     ("fp-server", "server requests"),
     ("fp-analysis", "analyses"),
+    ("fp-floor", "floor spinners"),
     ("sqlite-writer", "SQLite writer"),
     ("fp-bench-photos", "photo clients"),
     ("", "CRUD clients and the rest"),
@@ -938,18 +953,37 @@ mod tests {
     }
 
     #[test]
-    fn each_condition_comes_first_second_and_last_alike() {
+    fn the_block_order_is_balanced_over_a_cycle() {
         use super::Condition::*;
-        let order = super::block_order(&[Alone, Analyses, Floor], 3);
+        let all = [Alone, Analyses, Floor];
+        let order = super::block_order(&all, 6);
         assert_eq!(
-            order,
-            [Alone, Analyses, Floor, Analyses, Floor, Alone, Floor, Alone, Analyses]
+            order[..9],
+            [Alone, Analyses, Floor, Floor, Analyses, Alone, Analyses, Floor, Alone]
         );
-        // Without the floor, the two conditions take turns: A B, B A, A B, B A.
+        // Over the cycle: each condition at each place of a round twice, and each ordered pair
+        // of different conditions twice inside the rounds.
+        for place in 0..all.len() {
+            for c in all {
+                let times = order.chunks(3).filter(|r| r[place] == c).count();
+                assert_eq!(times, 2, "{c:?} at place {place}");
+            }
+        }
+        for a in all {
+            for b in all.into_iter().filter(|&b| b != a) {
+                let times = order
+                    .chunks(3)
+                    .flat_map(|r| r.windows(2))
+                    .filter(|w| w == &[a, b])
+                    .count();
+                assert_eq!(times, 2, "{a:?} then {b:?}");
+            }
+        }
+        // Without the floor: A B, B A, B A, A B.
         let order = super::block_order(&[Alone, Analyses], 4);
         assert_eq!(
             order,
-            [Alone, Analyses, Analyses, Alone, Alone, Analyses, Analyses, Alone]
+            [Alone, Analyses, Analyses, Alone, Analyses, Alone, Alone, Analyses]
         );
     }
 
