@@ -136,19 +136,17 @@ pub async fn analyses_with_changes(mut cx: Ctx) {
         "a refused queue_analysis enqueues nothing"
     );
 
-    // A correction.
+    // A correction: `task` of work order `id` set to `value` at `at`, with `event`.
+    let correct = |id: Uuid, task: &'static str, value: bool, at: i64, event: AuditEvent| {
+        let (s, va, site) = (s.clone(), va.clone(), a.id);
+        async move {
+            s.correct_task(site, id, task, Some(json!(value)), at, va, Some(event))
+                .await
+        }
+    };
     let e_correct = change(actions::TASK_CORRECT, wo.id, T0 + 400);
     ok(
-        s.correct_task(
-            a.id,
-            wo.id,
-            "after_ok",
-            Some(json!(true)),
-            T0 + 400,
-            va.clone(),
-            Some(e_correct.clone()),
-        )
-        .await,
+        correct(wo.id, "after_ok", true, T0 + 400, e_correct.clone()).await,
         "correct_task with an event",
     );
     expected.insert(0, e_correct);
@@ -158,27 +156,23 @@ pub async fn analyses_with_changes(mut cx: Ctx) {
         "a correction's event is stored with it"
     );
     expect_not_found(
-        s.correct_task(
-            a.id,
+        correct(
             ghost.id,
             "after_ok",
-            Some(json!(true)),
+            true,
             T0 + 420,
-            va.clone(),
-            Some(change(actions::TASK_CORRECT, ghost.id, T0 + 420)),
+            change(actions::TASK_CORRECT, ghost.id, T0 + 420),
         )
         .await,
         "correcting a task of an unknown work order",
     );
     expect_not_found(
-        s.correct_task(
-            a.id,
+        correct(
             wo.id,
             "no_such_task",
-            Some(json!(true)),
+            true,
             T0 + 430,
-            va.clone(),
-            Some(change(actions::TASK_CORRECT, wo.id, T0 + 430)),
+            change(actions::TASK_CORRECT, wo.id, T0 + 430),
         )
         .await,
         "correcting a task the version does not have",
@@ -265,14 +259,12 @@ pub async fn analyses_with_changes(mut cx: Ctx) {
         "a queued analysis whose event failed enqueues no job"
     );
     expect_backend(
-        s.correct_task(
-            a.id,
+        correct(
             wo.id,
             "after_ok",
-            Some(json!(false)),
+            false,
             T0 + 620,
-            va.clone(),
-            Some(taken(actions::TASK_CORRECT, T0 + 620)),
+            taken(actions::TASK_CORRECT, T0 + 620),
         )
         .await,
         "a correction whose event id is taken",
