@@ -9,9 +9,11 @@
 //! phone's sensor did; it costs one copy of the pixels and only when the tag asks for it.
 
 use std::io::Cursor;
+use std::sync::OnceLock;
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 
+use crate::checks::{fit_within, WORKING_SIDE};
 use crate::error::VisionError;
 
 /// Ceilings applied to an untrusted photo.
@@ -81,6 +83,9 @@ impl PhotoFormat {
 pub struct DecodedImage {
     format: Option<PhotoFormat>,
     pixels: RgbImage,
+    /// The working copy, once made ([`DecodedImage::working_rgb`]); `None` inside when the
+    /// photo is already small enough to be its own.
+    working: OnceLock<Option<RgbImage>>,
 }
 
 /// Dimensions and format only: the derived form would print every pixel into a log line.
@@ -100,6 +105,7 @@ impl DecodedImage {
         DecodedImage {
             format: None,
             pixels,
+            working: OnceLock::new(),
         }
     }
 
@@ -123,6 +129,22 @@ impl DecodedImage {
 
     pub fn into_rgb(self) -> RgbImage {
         self.pixels
+    }
+
+    /// The photo shrunk so that its longest side is at most [`WORKING_SIDE`] pixels (never
+    /// enlarged; antialiased, by [`crate::resample::resize`]), made on first use and kept. The
+    /// checks measure it, and an image model whose input it covers both ways is resized from it
+    /// rather than from the full photo (see [`crate::model::resize_image`]): one pass over
+    /// the full photo's pixels instead of one per consumer.
+    pub fn working_rgb(&self) -> &RgbImage {
+        self.working
+            .get_or_init(|| {
+                let (w, h) = self.pixels.dimensions();
+                let (tw, th) = fit_within(w, h, WORKING_SIDE);
+                ((tw, th) != (w, h)).then(|| crate::resample::resize(&self.pixels, tw, th))
+            })
+            .as_ref()
+            .unwrap_or(&self.pixels)
     }
 }
 
@@ -195,6 +217,7 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<DecodedImage, VisionError
     Ok(DecodedImage {
         format: Some(format),
         pixels,
+        working: OnceLock::new(),
     })
 }
 

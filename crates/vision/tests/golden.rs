@@ -11,8 +11,10 @@ use std::path::Path;
 
 use fieldproof_vision::bind::top_k;
 use fieldproof_vision::checks::{judge, measure, ChecksConfig, ConformityFailure};
-use fieldproof_vision::manifest::OutputKind;
+use fieldproof_vision::manifest::{ImageInput, Layout, OutputKind, Resize};
+use fieldproof_vision::model::resize_for_model;
 use fieldproof_vision::{DecodedImage, ModelSet};
+use image::imageops::FilterType::Triangle;
 use support::fixtures::{models_manifest, photo, photos_dir, skip};
 use support::scenes::{motion_blur, scale_light};
 
@@ -165,5 +167,77 @@ fn motion_blur_and_darkness_are_flagged_on_real_photos() {
             )),
             ["duplicate"]
         );
+    }
+}
+
+/// The models resize a photo from its working copy (longest side 512) rather than from the full
+/// photo (`model::resize_image`). On real photos, and on the same photos enlarged to phone sizes,
+/// the embedding must stay that of the full photo's one-step resize, and the top class with it.
+#[test]
+fn the_models_see_the_working_copy_as_they_see_the_full_photo() {
+    let Some(manifest) = models_manifest() else {
+        return;
+    };
+    let Some(dir) = photos_dir() else { return };
+    let Some(rows) = expected(&dir) else { return };
+    let set = ModelSet::load(&manifest).unwrap();
+    let kinds = set.output_kinds();
+    let find = |wanted: OutputKind| {
+        kinds
+            .iter()
+            .find(|(_, kind)| *kind == wanted)
+            .map(|(key, _)| key.clone())
+            .expect("the manifest declares that kind of output")
+    };
+    let (classes, embedding) = (
+        find(OutputKind::Classification),
+        find(OutputKind::Embedding),
+    );
+    // The backbone's input as the demo manifest declares it; only the size matters to a resize.
+    let spec = ImageInput {
+        width: 224,
+        height: 224,
+        layout: Layout::Nchw,
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+        resize: Resize::Stretch,
+    };
+    for (stem, _) in rows {
+        let Some(image) = photo(&dir, &stem) else {
+            return;
+        };
+        let (w, h) = (image.width(), image.height());
+        for scale in [1, 4] {
+            let rgb = image::imageops::resize(image.rgb(), w * scale, h * scale, Triangle);
+            let photo = DecodedImage::from_rgb(rgb);
+            let shared = set.run(&photo).unwrap();
+            // A photo already at the input size is its own working copy: the one-step resize.
+            let one_step = DecodedImage::from_rgb(resize_for_model(photo.rgb(), &spec));
+            let direct = set.run(&one_step).unwrap();
+            let (a, b) = (
+                &shared.get(&embedding).unwrap().data,
+                &direct.get(&embedding).unwrap().data,
+            );
+            let dot: f32 = a.iter().zip(b.iter()).map(|(x, y)| x * y).sum();
+            let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            let cosine = dot / (norm(a) * norm(b));
+            let top = |o: &fieldproof_vision::Outputs| top_k(&o.get(&classes).unwrap().data, 3);
+            let (top_shared, top_direct) = (top(&shared), top(&direct));
+            eprintln!(
+                "{stem} x{scale} ({}x{}): cosine {cosine:.4}, top-3 {:?} against {:?}",
+                photo.width(),
+                photo.height(),
+                top_shared.iter().map(|(i, _)| i).collect::<Vec<_>>(),
+                top_direct.iter().map(|(i, _)| i).collect::<Vec<_>>()
+            );
+            assert!(cosine > 0.99, "{stem} x{scale}: cosine {cosine}");
+            // The top class is the same, or a near tie (the motorbike's moped and scooter).
+            let (first, p) = top_shared[0];
+            assert!(
+                top_direct[..2].iter().any(|(i, _)| *i == first)
+                    && (first == top_direct[0].0 || (p - top_direct[0].1).abs() < 0.05),
+                "{stem} x{scale}: top {top_shared:?} against {top_direct:?}"
+            );
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::grey::{Grey, WORKING_SIDE};
+use super::grey::Grey;
 use super::hash::dhash;
 use crate::decode::DecodedImage;
 
@@ -24,9 +24,10 @@ pub struct Measures {
     pub hash: u64,
 }
 
-/// Measures a photo. Costs one area-averaged downscale and two passes over 512x512 values.
+/// Measures a photo. Costs one area-averaged downscale (the photo's working copy, which the
+/// models then reuse: [`DecodedImage::working_rgb`]) and two passes over 512x512 values.
 pub fn measure(image: &DecodedImage) -> Measures {
-    let grey = Grey::working_copy(image.rgb(), WORKING_SIDE);
+    let grey = Grey::from_rgb(image.working_rgb());
     Measures {
         width: image.width(),
         height: image.height(),

@@ -22,7 +22,7 @@ use crate::error::VisionError;
 use crate::manifest::{ImageInput, InputSpec, Manifest, OutputKind, OutputSpec};
 
 pub use outputs::{ModelTiming, ModelUsed, OutputValue, Outputs};
-pub use preprocess::{input_shape, resize as resize_for_model, to_tensor};
+pub use preprocess::{input_shape, resize as resize_for_model, resize_image, to_tensor};
 
 /// Loaded, checked and warmed-up models, in manifest order.
 #[derive(Debug)]
@@ -138,7 +138,7 @@ impl ModelSet {
             let started = Instant::now();
             let input = match &model.input {
                 LoadedInput::Image(spec) => {
-                    let resized = preprocess::resize(image.rgb(), spec);
+                    let resized = preprocess::resize_image(image, spec);
                     preprocess::to_tensor(&resized, spec)
                 }
                 LoadedInput::Embedding { source, dim } => {
