@@ -162,8 +162,8 @@ pub async fn analyze(
         ));
     }
 
-    // A file on this machine is written by the analysis thread, at its priority, right after
-    // the photo is found decodable; a bucket's, here.
+    // A file on this machine is written on a photo writer thread, at the analysis threads'
+    // priority, once the photo is found decodable (see `evaluate`); a bucket's, here.
     let (keep, remote) = match state.blobs.as_local() {
         Some(blobs) => {
             let keep = KeepFile {
@@ -256,17 +256,19 @@ pub(crate) fn prepare(bytes: &[u8]) -> ApiResult<(InputKind, Vec<u8>)> {
     Ok((kind, photo))
 }
 
-/// An input's file to write in a local blob directory (`LocalBlobs::write_new`), on the
-/// analysis thread, once its photo is found decodable.
+/// An input's file to write in a local blob directory (`LocalBlobs::write_new`), on a photo
+/// writer thread (`AppState::photo_pool`), once its photo is found decodable.
 pub(crate) struct KeepFile {
     blobs: fieldproof_blobs::LocalBlobs,
     key: String,
     bytes: Vec<u8>,
 }
 
-/// Decodes and analyses a photo on the analysis threads (`cpu_pool`), then writes `keep` there
-/// if the photo could be decoded. The inner error is the caller's (an undecodable photo, and
-/// then nothing is written), the outer one the server's.
+/// Decodes and analyses a photo on the analysis threads (`cpu_pool`), then, if the photo could
+/// be decoded, writes `keep` on a photo writer thread: the analysis thread goes on to the next
+/// photo meanwhile instead of waiting for the disk, and the write keeps the analyses' priority
+/// (with `SCHED_IDLE`, the idle I/O class). The inner error is the caller's (an undecodable
+/// photo, and then nothing is written), the outer one the server's.
 pub(crate) async fn evaluate(
     state: &AppState,
     wo: &WorkOrderRow,
@@ -289,18 +291,21 @@ pub(crate) async fn evaluate(
         .analysis_pool
         .run(move || {
             let started = Instant::now();
-            let verdict = engine.decode(&photo).and_then(|image| {
+            engine.decode(&photo).and_then(|image| {
                 let decode_time = started.elapsed();
                 engine.analyze(&image, &group, &earlier, &prototypes, decode_time)
-            });
-            match (&verdict, keep) {
-                (Ok(_), Some(k)) => k.blobs.write_new(&k.key, &k.bytes).map(|()| verdict),
-                _ => Ok(verdict),
-            }
+            })
         })
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let (Ok(_), Some(k)) = (&result, keep) {
+        state
+            .photo_pool
+            .run(move || k.blobs.write_new(&k.key, &k.bytes))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
     match result {
         Ok(v) => Ok(Ok(v)),
         Err(AnalysisError::Input(m)) => Ok(Err(m)),

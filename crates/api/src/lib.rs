@@ -88,6 +88,9 @@ pub struct AppState {
     /// The threads that run CPU-bound analyses, at a lower priority than requests; the rest wait
     /// their turn in its queue.
     pub analysis_pool: Arc<cpu_pool::CpuPool>,
+    /// The threads that write analysed photos to a local blob directory, as many as analyse and
+    /// at their priority, so that an analysis thread never waits for the disk.
+    pub photo_pool: Arc<cpu_pool::CpuPool>,
     pub limiter: Arc<limits::Limiter>,
     pub config: Arc<ApiConfig>,
 }
@@ -105,6 +108,11 @@ impl AppState {
             engine,
             fetcher: Arc::new(Fetcher::new(config.fetch.clone())),
             analysis_pool: Arc::new(cpu_pool::CpuPool::new(
+                config.analysis_workers,
+                config.analysis_priority,
+            )),
+            photo_pool: Arc::new(cpu_pool::CpuPool::named(
+                "fp-photo-io",
                 config.analysis_workers,
                 config.analysis_priority,
             )),

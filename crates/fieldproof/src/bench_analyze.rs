@@ -892,9 +892,10 @@ struct ThreadTimes([u64; THREAD_KINDS.len()]);
 
 /// Kinds of thread, by the start of their name; the last one takes every other thread (the
 /// CRUD clients, the disk probe, the SQLite checkpointer).
-const THREAD_KINDS: [(&str, &str); 6] = [
+const THREAD_KINDS: [(&str, &str); 7] = [
     ("fp-server", "server requests"),
     ("fp-analysis", "analyses"),
+    ("fp-photo-io", "photo writes"),
     ("fp-floor", "floor spinners"),
     ("sqlite-writer", "SQLite writer"),
     ("fp-bench-photos", "photo clients"),

@@ -193,6 +193,8 @@ fn sigterm_stops_the_server_cleanly() {
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct ThreadSched {
     analysis: bool,
+    /// A thread that writes analysed photos (`fp-photo-io-N`): at the analyses' priority.
+    photo_writer: bool,
     nice: i32,
     /// 0: SCHED_OTHER, 5: SCHED_IDLE.
     policy: u32,
@@ -214,6 +216,7 @@ fn threads_of(server: &Server) -> (Vec<ThreadSched>, ThreadSched) {
             .collect();
         let thread = ThreadSched {
             analysis: comm.trim().starts_with("fp-analysis-"),
+            photo_writer: comm.trim().starts_with("fp-photo-io-"),
             nice: fields[16].parse().unwrap(),
             policy: fields[38].parse().unwrap(),
         };
@@ -225,8 +228,8 @@ fn threads_of(server: &Server) -> (Vec<ThreadSched>, ThreadSched) {
     (threads, main.expect("the main thread is listed"))
 }
 
-/// By default the analysis threads are SCHED_IDLE (they run only on a core nothing else wants),
-/// and the threads that serve requests keep the server's own scheduling.
+/// By default the analysis threads and the photo writers are SCHED_IDLE (they run only on a core
+/// nothing else wants), and the threads that serve requests keep the server's own scheduling.
 #[cfg(target_os = "linux")]
 #[test]
 fn analysis_threads_run_sched_idle_by_default() {
@@ -241,10 +244,16 @@ fn analysis_threads_run_sched_idle_by_default() {
         .map(|t| t.policy)
         .collect();
     assert_eq!(analysis, vec![SCHED_IDLE; 3], "{threads:?}");
+    let writers: Vec<u32> = threads
+        .iter()
+        .filter(|t| t.photo_writer)
+        .map(|t| t.policy)
+        .collect();
+    assert_eq!(writers, vec![SCHED_IDLE; 3], "{threads:?}");
     assert!(
         threads
             .iter()
-            .filter(|t| !t.analysis)
+            .filter(|t| !t.analysis && !t.photo_writer)
             .all(|t| (t.nice, t.policy) == (main.nice, main.policy)),
         "{threads:?}"
     );
@@ -278,10 +287,16 @@ fn analysis_threads_run_at_the_configured_number_and_nice_value() {
         .collect();
     let expected = vec![(lowered, main.policy); 3];
     assert_eq!(analysis, expected, "server at nice {}", main.nice);
+    let writers: Vec<(i32, u32)> = threads
+        .iter()
+        .filter(|t| t.photo_writer)
+        .map(|t| (t.nice, t.policy))
+        .collect();
+    assert_eq!(writers, expected, "the photo writers too");
     assert!(
         threads
             .iter()
-            .filter(|t| !t.analysis)
+            .filter(|t| !t.analysis && !t.photo_writer)
             .all(|t| t.nice == main.nice),
         "{threads:?}"
     );
