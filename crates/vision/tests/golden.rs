@@ -11,7 +11,7 @@ use std::path::Path;
 
 use fieldproof_vision::bind::top_k;
 use fieldproof_vision::checks::{judge, measure, ChecksConfig, ConformityFailure};
-use fieldproof_vision::manifest::{ImageInput, Layout, OutputKind, Resize};
+use fieldproof_vision::manifest::{InputSpec, Manifest, OutputKind};
 use fieldproof_vision::model::resize_for_model;
 use fieldproof_vision::{DecodedImage, ModelSet};
 use image::imageops::FilterType::Triangle;
@@ -193,15 +193,16 @@ fn the_models_see_the_working_copy_as_they_see_the_full_photo() {
         find(OutputKind::Classification),
         find(OutputKind::Embedding),
     );
-    // The backbone's input as the demo manifest declares it; only the size matters to a resize.
-    let spec = ImageInput {
-        width: 224,
-        height: 224,
-        layout: Layout::Nchw,
-        mean: [0.485, 0.456, 0.406],
-        std: [0.229, 0.224, 0.225],
-        resize: Resize::Stretch,
-    };
+    // The first image model's input, as the manifest declares it.
+    let spec = Manifest::load(&manifest)
+        .unwrap()
+        .models
+        .into_iter()
+        .find_map(|m| match m.input {
+            InputSpec::Image(spec) => Some(spec),
+            _ => None,
+        })
+        .expect("the manifest declares an image model");
     for (stem, _) in rows {
         let Some(image) = photo(&dir, &stem) else {
             return;
