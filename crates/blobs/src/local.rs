@@ -81,19 +81,24 @@ fn write_new_file(path: &Path, bytes: &[u8], direct: bool) -> std::io::Result<()
             .create_new(true)
             .custom_flags(libc::O_DIRECT)
             .open(path);
-        let written = opened.and_then(|f| write_pieces(&f, bytes));
-        match written {
-            Ok(()) => return Ok(()),
-            // Some file systems refuse O_DIRECT (some only once the file is made, which
+        match opened {
+            Ok(f) => match write_pieces(&f, bytes) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    // The file is ours (`create_new`) and nothing refers to it yet.
+                    drop(f);
+                    remove_if_there(path)?;
+                    // A file system may refuse O_DIRECT at the first write: write through the
+                    // page cache instead. Any other error is the caller's.
+                    if e.raw_os_error() != Some(libc::EINVAL) {
+                        return Err(e);
+                    }
+                }
+            },
+            // Some file systems refuse O_DIRECT at the open, some once the file is made (which
             // `create_new` proves was ours): write through the page cache instead.
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                remove_if_there(path)?;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(e),
-            Err(e) => {
-                let _ = std::fs::remove_file(path);
-                return Err(e);
-            }
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => remove_if_there(path)?,
+            Err(e) => return Err(e),
         }
     }
     #[cfg(not(target_os = "linux"))]
