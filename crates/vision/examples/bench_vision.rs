@@ -85,19 +85,21 @@ fn main() {
     // (copied outside the timing), as each analysis does.
     let config = ChecksConfig::recommended();
     let mut times = Vec::with_capacity(runs);
-    let mut cpu = Duration::ZERO;
+    let mut cpu = Some(Duration::ZERO);
     for _ in 0..runs {
         let fresh = DecodedImage::from_rgb(image.rgb().clone());
         let (started, cpu_before) = (Instant::now(), thread_cpu());
         let m = measure(&fresh);
         std::hint::black_box(judge(&m, &config, &[m.hash ^ 0xFFFF]));
         times.push(started.elapsed());
-        cpu += cpu_per_run(cpu_before, 1).unwrap_or_default();
+        cpu = cpu
+            .zip(cpu_per_run(cpu_before, 1))
+            .map(|(sum, run)| sum + run);
     }
     print_line(
         "checks (measure + judge)",
         &mut times,
-        Some(cpu / runs as u32),
+        cpu.map(|c| c / runs as u32),
     );
 
     if !manifest.is_file() {
