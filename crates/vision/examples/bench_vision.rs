@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use fieldproof_vision::checks::{judge, measure, ChecksConfig, Grey, WORKING_SIDE};
-use fieldproof_vision::manifest::{ImageInput, Layout, Resize};
+use fieldproof_vision::manifest::{ImageInput, InputSpec, Layout, Manifest, Resize};
 use fieldproof_vision::model::{resize_for_model, to_tensor};
 use fieldproof_vision::{decode, DecodedImage, Limits, ModelSet, RgbImage};
 use image::codecs::jpeg::JpegEncoder;
@@ -62,14 +62,25 @@ fn main() {
     report("checks: sharpness", runs, || {
         std::hint::black_box(grey.axis_sharpness());
     });
-    let spec = ImageInput {
-        width: 224,
-        height: 224,
-        layout: Layout::Nchw,
-        mean: [0.485, 0.456, 0.406],
-        std: [0.229, 0.224, 0.225],
-        resize: Resize::Stretch,
-    };
+    // The first image model's input as the manifest declares it; MobileNetV2's usual input
+    // without a manifest.
+    let spec = Manifest::load(&manifest)
+        .ok()
+        .and_then(|m| {
+            m.models.into_iter().find_map(|m| match m.input {
+                InputSpec::Image(spec) => Some(spec),
+                _ => None,
+            })
+        })
+        .unwrap_or(ImageInput {
+            width: 224,
+            height: 224,
+            layout: Layout::Nchw,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+            resize: Resize::Stretch,
+        });
+    println!("models: input {}x{}", spec.width, spec.height);
     report("models: resize from photo", runs, || {
         std::hint::black_box(resize_for_model(image.rgb(), &spec));
     });
