@@ -228,6 +228,15 @@ fn threads_of(server: &Server) -> (Vec<ThreadSched>, ThreadSched) {
     (threads, main.expect("the main thread is listed"))
 }
 
+/// The `(nice, policy)` of the threads that `kind` picks, in the order they are listed.
+fn scheduling_of(threads: &[ThreadSched], kind: fn(&ThreadSched) -> bool) -> Vec<(i32, u32)> {
+    threads
+        .iter()
+        .filter(|t| kind(t))
+        .map(|t| (t.nice, t.policy))
+        .collect()
+}
+
 /// By default the analysis threads and the photo writers are SCHED_IDLE (they run only on a core
 /// nothing else wants), and the threads that serve requests keep the server's own scheduling.
 #[cfg(target_os = "linux")]
@@ -238,18 +247,18 @@ fn analysis_threads_run_sched_idle_by_default() {
     let (threads, main) = threads_of(&server);
     server.kill9();
     const SCHED_IDLE: u32 = 5;
-    let analysis: Vec<u32> = threads
-        .iter()
-        .filter(|t| t.analysis)
-        .map(|t| t.policy)
-        .collect();
-    assert_eq!(analysis, vec![SCHED_IDLE; 3], "{threads:?}");
-    let writers: Vec<u32> = threads
-        .iter()
-        .filter(|t| t.photo_writer)
-        .map(|t| t.policy)
-        .collect();
-    assert_eq!(writers, vec![SCHED_IDLE; 3], "{threads:?}");
+    let policies = |kind| -> Vec<u32> {
+        scheduling_of(&threads, kind)
+            .into_iter()
+            .map(|(_, policy)| policy)
+            .collect()
+    };
+    assert_eq!(policies(|t| t.analysis), vec![SCHED_IDLE; 3], "{threads:?}");
+    assert_eq!(
+        policies(|t| t.photo_writer),
+        vec![SCHED_IDLE; 3],
+        "{threads:?}"
+    );
     assert!(
         threads
             .iter()
@@ -280,19 +289,18 @@ fn analysis_threads_run_at_the_configured_number_and_nice_value() {
     server.kill9();
     // The test itself may run at a nice value already (a CI job under `nice`).
     let lowered = (main.nice + 7).min(19);
-    let analysis: Vec<(i32, u32)> = threads
-        .iter()
-        .filter(|t| t.analysis)
-        .map(|t| (t.nice, t.policy))
-        .collect();
     let expected = vec![(lowered, main.policy); 3];
-    assert_eq!(analysis, expected, "server at nice {}", main.nice);
-    let writers: Vec<(i32, u32)> = threads
-        .iter()
-        .filter(|t| t.photo_writer)
-        .map(|t| (t.nice, t.policy))
-        .collect();
-    assert_eq!(writers, expected, "the photo writers too");
+    assert_eq!(
+        scheduling_of(&threads, |t| t.analysis),
+        expected,
+        "server at nice {}",
+        main.nice
+    );
+    assert_eq!(
+        scheduling_of(&threads, |t| t.photo_writer),
+        expected,
+        "the photo writers too"
+    );
     assert!(
         threads
             .iter()

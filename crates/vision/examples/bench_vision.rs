@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use fieldproof_vision::checks::{judge, measure, ChecksConfig, Grey, WORKING_SIDE};
-use fieldproof_vision::manifest::{ImageInput, InputSpec, Layout, Manifest, Resize};
+use fieldproof_vision::manifest::{ImageInput, Layout, Manifest, Resize};
 use fieldproof_vision::model::{resize_for_model, to_tensor};
 use fieldproof_vision::{decode, DecodedImage, Limits, ModelSet, RgbImage};
 use image::codecs::jpeg::JpegEncoder;
@@ -66,12 +66,7 @@ fn main() {
     // without a manifest.
     let spec = Manifest::load(&manifest)
         .ok()
-        .and_then(|m| {
-            m.models.into_iter().find_map(|m| match m.input {
-                InputSpec::Image(spec) => Some(spec),
-                _ => None,
-            })
-        })
+        .and_then(|m| m.first_image_input().cloned())
         .unwrap_or(ImageInput {
             width: 224,
             height: 224,

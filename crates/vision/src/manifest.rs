@@ -122,6 +122,15 @@ impl Manifest {
         Manifest::parse(&text, path)
     }
 
+    /// The input of the first model that takes an image, in manifest order (the backbone, in
+    /// the demo's manifest).
+    pub fn first_image_input(&self) -> Option<&ImageInput> {
+        self.models.iter().find_map(|m| match &m.input {
+            InputSpec::Image(spec) => Some(spec),
+            _ => None,
+        })
+    }
+
     /// Parses and validates manifest text; `path` only names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Manifest, VisionError> {
         let invalid = |message: String| VisionError::Manifest {

@@ -52,6 +52,7 @@ fn parses_the_documented_example() {
         (224, 224, Layout::Nchw, Resize::Stretch)
     );
     assert_eq!(img.std, [0.229, 0.224, 0.225]);
+    assert_eq!(m.first_image_input(), Some(img));
     assert_eq!(
         backbone.outputs[0].labels.as_deref(),
         Some(Path::new("imagenet-labels.txt"))

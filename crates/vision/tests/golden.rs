@@ -11,7 +11,7 @@ use std::path::Path;
 
 use fieldproof_vision::bind::top_k;
 use fieldproof_vision::checks::{judge, measure, ChecksConfig, ConformityFailure};
-use fieldproof_vision::manifest::{InputSpec, Manifest, OutputKind};
+use fieldproof_vision::manifest::{Manifest, OutputKind};
 use fieldproof_vision::model::resize_for_model;
 use fieldproof_vision::{DecodedImage, ModelSet};
 use image::imageops::FilterType::Triangle;
@@ -196,12 +196,8 @@ fn the_models_see_the_working_copy_as_they_see_the_full_photo() {
     // The first image model's input, as the manifest declares it.
     let spec = Manifest::load(&manifest)
         .unwrap()
-        .models
-        .into_iter()
-        .find_map(|m| match m.input {
-            InputSpec::Image(spec) => Some(spec),
-            _ => None,
-        })
+        .first_image_input()
+        .cloned()
         .expect("the manifest declares an image model");
     for (stem, _) in rows {
         let Some(image) = photo(&dir, &stem) else {

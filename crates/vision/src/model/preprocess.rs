@@ -27,8 +27,8 @@ pub fn input_shape(spec: &ImageInput) -> [usize; 4] {
 /// little softer. On fine stripes and noise, the worst case for it, it is within 1.5 grey
 /// levels of the one-step result on average at 224x224 (2.2 against 0.9 from the exact
 /// triangle filter of the full photo), 2.5 at 300x200 (a stretch), at most 9, and the test
-/// below holds it under 3 and 10. The golden tests hold the
-/// models' answers on real photos, the held-out test the demo's tasks.
+/// below holds it under 3 and 10. The golden tests hold the models' answers on real photos, the
+/// held-out test the demo's tasks.
 pub fn resize_image(image: &DecodedImage, spec: &ImageInput) -> RgbImage {
     let working = image.working_rgb();
     if working.width() >= spec.width && working.height() >= spec.height {
