@@ -235,9 +235,14 @@ impl Engine {
             let started = Instant::now();
             let outputs = models.run(image)?;
             timings.model = started.elapsed();
+            let mut inputs = Map::new();
             for m in &outputs.models {
                 model_hashes.insert(m.name.clone(), json!(m.sha256));
+                inputs.insert(m.name.clone(), json!(m.input));
             }
+            // The file's hash does not say what the model saw: the same file runs at whatever
+            // size the manifest gives (docs/models.md, "Input size"), so the record keeps that.
+            details["model_inputs"] = Value::Object(inputs);
             let mut bindings = Map::new();
             for (task, binding) in bound {
                 let key = format!("{}.{}", binding.model, binding.output);

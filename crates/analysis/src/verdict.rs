@@ -43,7 +43,7 @@ pub struct Verdict {
     pub values: Map<String, Value>,
     /// Measures and what each value rested on, kept with the analysis.
     pub details: Value,
-    /// Model name → sha256 of the file used.
+    /// Model name → sha256 of the file used; how each was fed is in `details.model_inputs`.
     pub model_hashes: Map<String, Value>,
     pub phash: u64,
     pub timings: Timings,

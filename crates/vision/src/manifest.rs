@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::VisionError;
 
@@ -33,8 +33,9 @@ pub struct ModelEntry {
     pub outputs: Vec<OutputSpec>,
 }
 
-/// What a model takes as input.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// What a model takes as input. It serialises as it is written in the manifest, so that an
+/// analysis can record how each model was fed.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum InputSpec {
     /// The photo, resized and normalised.
@@ -49,7 +50,7 @@ pub enum InputSpec {
 }
 
 /// How a photo becomes an image model's input tensor.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageInput {
     pub width: u32,
@@ -73,7 +74,7 @@ fn ones() -> [f32; 3] {
 }
 
 /// Tensor layout of an image input (batch of one, RGB).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Layout {
     /// `[1, 3, height, width]`
@@ -83,7 +84,7 @@ pub enum Layout {
 }
 
 /// How the photo is brought to the model's input size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Resize {
     /// The whole photo resized to width x height (aspect ratio not kept), bilinear with

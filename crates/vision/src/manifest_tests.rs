@@ -69,6 +69,34 @@ fn parses_the_documented_example() {
 }
 
 #[test]
+fn an_input_spec_is_recorded_in_the_manifest_s_own_words() {
+    let m = parse(EXAMPLE).unwrap();
+    let image = serde_json::to_value(&m.models[0].input).unwrap();
+    assert_eq!(image["kind"], "image");
+    assert_eq!(
+        (&image["width"], &image["height"]),
+        (&224.into(), &224.into())
+    );
+    assert_eq!(
+        (&image["layout"], &image["resize"]),
+        (&"nchw".into(), &"stretch".into())
+    );
+    assert_eq!(image["std"].as_array().map(Vec::len), Some(3));
+    let embedding = serde_json::to_value(&m.models[1].input).unwrap();
+    assert_eq!(
+        embedding,
+        serde_json::json!({"kind": "embedding", "of": "mobilenet_v2", "output": "embedding"})
+    );
+    // And it reads back as the same spec, so a record can be compared with a manifest.
+    for (entry, json) in m.models.iter().zip([image, embedding]) {
+        assert_eq!(
+            serde_json::from_value::<InputSpec>(json).unwrap(),
+            entry.input
+        );
+    }
+}
+
+#[test]
 fn mean_and_std_default_to_identity() {
     let text = EXAMPLE
         .replace("mean = [0.485, 0.456, 0.406]", "")

@@ -93,6 +93,28 @@ async fn an_analysis_stores_the_input_and_updates_the_work_order() {
     }
     assert_eq!(r.body["task_group_name"], "equipment-after-intervention");
     assert_eq!(r.body["conformity_messages"], json!([]));
+    // The stored analysis names what produced its values: each model's file and the input it
+    // was fed (the same file can run at another size).
+    let id = r.body["id"].as_str().unwrap().parse().unwrap();
+    let row = app.store.get_analysis(app.site.id, id).await.unwrap();
+    let row = row.expect("the analysis is stored");
+    let used = app.engine.models().expect("models loaded").models();
+    assert_eq!(row.model_hashes.len(), used.len(), "{:?}", row.model_hashes);
+    for m in &used {
+        assert_eq!(row.model_hashes[&m.name], json!(m.sha256), "{}", m.name);
+        assert_eq!(
+            row.details["model_inputs"][&m.name],
+            json!(m.input),
+            "{}",
+            m.name
+        );
+    }
+    let backbone = &row.details["model_inputs"]["mobilenet_v2"];
+    assert_eq!(backbone["kind"], "image", "{backbone}");
+    assert!(
+        backbone["width"].as_u64().is_some_and(|w| w > 0),
+        "{backbone}"
+    );
     let tasks = r.body["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), 2);
     for t in tasks {

@@ -36,6 +36,8 @@ pub struct ModelSet {
 struct LoadedModel {
     name: String,
     sha256: String,
+    /// The manifest's input entry, as recorded with each run.
+    spec: InputSpec,
     input: LoadedInput,
     outputs: Vec<OutputSpec>,
     plan: load::Plan,
@@ -102,6 +104,7 @@ impl ModelSet {
             let model = LoadedModel {
                 name: entry.name.clone(),
                 sha256: entry.sha256.to_ascii_lowercase(),
+                spec: entry.input.clone(),
                 input,
                 outputs: entry.outputs.clone(),
                 plan,
@@ -177,10 +180,7 @@ impl ModelSet {
                 preprocess,
                 inference: started.elapsed(),
             });
-            used.push(ModelUsed {
-                name: model.name.clone(),
-                sha256: model.sha256.clone(),
-            });
+            used.push(model.used());
         }
         Ok(Outputs {
             values,
@@ -195,15 +195,9 @@ impl ModelSet {
         self.labels.get(key).map(Vec::as_slice)
     }
 
-    /// The models of the set, in run order, with their file hashes.
+    /// The models of the set, in run order, with their file hashes and input specs.
     pub fn models(&self) -> Vec<ModelUsed> {
-        self.models
-            .iter()
-            .map(|m| ModelUsed {
-                name: m.name.clone(),
-                sha256: m.sha256.clone(),
-            })
-            .collect()
+        self.models.iter().map(LoadedModel::used).collect()
     }
 
     /// Every output key (`model.output`) the set produces, with its kind.
@@ -220,6 +214,14 @@ impl ModelSet {
 }
 
 impl LoadedModel {
+    fn used(&self) -> ModelUsed {
+        ModelUsed {
+            name: self.name.clone(),
+            sha256: self.sha256.clone(),
+            input: self.spec.clone(),
+        }
+    }
+
     fn fail(&self, e: TractError) -> VisionError {
         VisionError::Model {
             model: self.name.clone(),

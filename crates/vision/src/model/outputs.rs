@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::manifest::OutputKind;
+use crate::manifest::{InputSpec, OutputKind};
 
 /// One output tensor, flattened to f32.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -18,11 +18,13 @@ pub struct OutputValue {
     pub data: Vec<f32>,
 }
 
-/// A model that took part in a run, identified by the SHA-256 of its file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A model that took part in a run: the SHA-256 of its file, and how it was fed. The same file
+/// run at another input size gives other outputs, so the hash alone does not say what ran.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelUsed {
     pub name: String,
     pub sha256: String,
+    pub input: InputSpec,
 }
 
 /// Time spent on one model.
