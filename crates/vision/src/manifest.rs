@@ -57,10 +57,10 @@ pub struct ImageInput {
     pub height: u32,
     pub layout: Layout,
     /// Per-channel (R, G, B) mean subtracted after scaling pixels to 0..1.
-    #[serde(default = "zeros")]
+    #[serde(default = "zeros", serialize_with = "short_decimals")]
     pub mean: [f32; 3],
     /// Per-channel (R, G, B) standard deviation divided by after subtracting the mean.
-    #[serde(default = "ones")]
+    #[serde(default = "ones", serialize_with = "short_decimals")]
     pub std: [f32; 3],
     pub resize: Resize,
 }
@@ -71,6 +71,18 @@ fn zeros() -> [f32; 3] {
 
 fn ones() -> [f32; 3] {
     [1.0; 3]
+}
+
+/// Writes each value as the shortest decimal that reads back as the same f32, as the manifest
+/// has it: 0.485 rather than 0.48500001430511475, which a record would otherwise show.
+fn short_decimals<S: serde::Serializer>(values: &[f32; 3], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeTuple;
+    let mut t = s.serialize_tuple(values.len())?;
+    for v in values {
+        let short = v.to_string().parse::<f64>().unwrap_or(f64::from(*v));
+        t.serialize_element(&short)?;
+    }
+    t.end()
 }
 
 /// Tensor layout of an image input (batch of one, RGB).
