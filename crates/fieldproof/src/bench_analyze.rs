@@ -212,14 +212,17 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     let mut block_p99: [Vec<f64>; 3] = Default::default();
     let mut photos = PhotoResults::default();
     let mut photo_time = Duration::ZERO;
+    // The analysis threads' CPU time over the analyses' blocks, in clock ticks.
+    let mut analysis_ticks = 0u64;
     let mut sequence = Vec::new();
     for condition in block_order(conditions, blocks) {
         let stop = Arc::new(AtomicBool::new(false));
         let photo_run = match condition {
             Condition::Analyses => {
                 let (base, auth) = (base.clone(), auth.clone());
+                let before = ThreadTimes::now();
                 let handle = photo_clients(args.clients, base, auth, body, stop.clone())?;
-                Some((Instant::now(), handle))
+                Some((Instant::now(), before, handle))
             }
             _ => None,
         };
@@ -239,12 +242,13 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
                 .map_err(|e| anyhow!("a spinning thread of the floor failed: {e}"))?;
         }
         let mut c = c?;
-        if let Some((started, running)) = photo_run {
+        if let Some((started, before, running)) = photo_run {
             // The analyses under way finish before the next block: none runs into another.
             let results = tokio::task::spawn_blocking(move || running.join())
                 .await?
                 .map_err(|_| anyhow!("the photo clients' thread panicked"))??;
             photo_time += started.elapsed();
+            analysis_ticks += ThreadTimes::now().ticks_since(&before, ANALYSIS_THREADS);
             photos.absorb(results);
         }
         let p99 = c.all.pct(0.99);
@@ -273,6 +277,15 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
         photos.checks_ms / n,
         photos.model_ms / n
     );
+    // Wall times above include the moments a request took the analysis thread's core; the CPU
+    // time does not, and says what one analysis costs this machine, whatever the load.
+    if analysis_ticks > 0 && n > 0.0 {
+        let cpu_ms = analysis_ticks as f64 * 1e3 / TICKS_PER_SECOND / n;
+        println!(
+            "  analysis threads' CPU per analysis: {cpu_ms:.1} ms (parsing the body and hashing the photo included): at most {:.1} analyses/s per analysis thread",
+            1e3 / cpu_ms
+        );
+    }
     let per_condition = block * blocks as u32;
     alone.print("CRUD alone", per_condition);
     busy.print("CRUD while analyses run", per_condition);
@@ -902,6 +915,12 @@ const THREAD_KINDS: [(&str, &str); 7] = [
     ("", "CRUD clients and the rest"),
 ];
 
+/// The kind of the analysis threads in [`THREAD_KINDS`].
+const ANALYSIS_THREADS: usize = 1;
+
+/// Linux's clock ticks per second in `/proc` (`USER_HZ`), on every architecture this builds for.
+const TICKS_PER_SECOND: f64 = 100.0;
+
 impl ThreadTimes {
     /// Empty where `/proc` does not say (off Linux). A thread that ended since the last reading
     /// takes its time with it: the server's blocking threads end after 10 s without work.
@@ -926,13 +945,18 @@ impl ThreadTimes {
         out
     }
 
+    /// The CPU time of threads of kind `kind` (an index into [`THREAD_KINDS`]) from `before` to
+    /// `self`, in clock ticks.
+    fn ticks_since(&self, before: &ThreadTimes, kind: usize) -> u64 {
+        self.0[kind].saturating_sub(before.0[kind])
+    }
+
     /// Each kind's share of one core from `before` to `self`, over `elapsed`.
     fn since(&self, before: &ThreadTimes, elapsed: Duration) -> Vec<(&'static str, f64)> {
         if self.0.iter().all(|&t| t == 0) {
             return Vec::new();
         }
-        let ticks_per_second = 100.0; // USER_HZ on every Linux architecture this builds for
-        let core = elapsed.as_secs_f64().max(1e-3) * ticks_per_second;
+        let core = elapsed.as_secs_f64().max(1e-3) * TICKS_PER_SECOND;
         THREAD_KINDS
             .iter()
             .zip(self.0.iter().zip(before.0.iter()))
@@ -945,6 +969,15 @@ impl ThreadTimes {
 
 #[cfg(test)]
 mod tests {
+    /// The analyses' CPU per analysis is read from the threads the analysis pool names.
+    #[test]
+    fn the_analysis_kind_is_the_analysis_pool_s_threads() {
+        assert_eq!(
+            super::THREAD_KINDS[super::ANALYSIS_THREADS].0,
+            "fp-analysis"
+        );
+    }
+
     /// A command name with spaces and parentheses does not shift the fields.
     #[test]
     fn stat_lines_are_read_from_the_last_parenthesis() {
