@@ -627,16 +627,22 @@ fn image_value(value: &str) -> ApiResult<ImageValue> {
                 MAX_PDF_BYTES / 1_000_000
             )));
         }
-        // Line breaks inside base64 are tolerated; a payload without any is decoded as it is.
-        let decoded = if payload.bytes().any(|b| b.is_ascii_whitespace()) {
-            let cleaned: Vec<u8> = payload
-                .bytes()
-                .filter(|b| !b.is_ascii_whitespace())
-                .collect();
-            base64::engine::general_purpose::STANDARD.decode(cleaned)
-        } else {
-            base64::engine::general_purpose::STANDARD.decode(payload)
-        };
+        // Line breaks inside base64 are tolerated. The payload is decoded as it is first: the
+        // decoder refuses any whitespace, so only a payload that has some, or that is not base64
+        // at all, is looked through again (a scan of every byte that most photos, sent in one
+        // line, do not need).
+        let engine = &base64::engine::general_purpose::STANDARD;
+        let decoded = engine.decode(payload).or_else(|e| {
+            if payload.bytes().any(|b| b.is_ascii_whitespace()) {
+                let cleaned: Vec<u8> = payload
+                    .bytes()
+                    .filter(|b| !b.is_ascii_whitespace())
+                    .collect();
+                engine.decode(cleaned)
+            } else {
+                Err(e)
+            }
+        });
         return decoded.map(ImageValue::Bytes).map_err(|e| {
             field_error(
                 "image_input",
