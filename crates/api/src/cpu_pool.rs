@@ -105,10 +105,14 @@ impl std::fmt::Display for PoolError {
     }
 }
 
+/// The start of the analysis threads' names (`fp-analysis-N`), by which tools and the
+/// benchmark tell them apart.
+pub const ANALYSIS_THREAD_NAME: &str = "fp-analysis";
+
 impl CpuPool {
     /// Starts `threads` threads (at least one), each at `priority`, named `fp-analysis-N`.
     pub fn new(threads: usize, priority: Priority) -> Self {
-        Self::named("fp-analysis", threads, priority)
+        Self::named(ANALYSIS_THREAD_NAME, threads, priority)
     }
 
     /// [`CpuPool::new`] with threads named `{prefix}-N` (15 bytes at most show in `/proc`), so

@@ -907,7 +907,7 @@ struct ThreadTimes([u64; THREAD_KINDS.len()]);
 /// CRUD clients, the disk probe, the SQLite checkpointer).
 const THREAD_KINDS: [(&str, &str); 7] = [
     ("fp-server", "server requests"),
-    ("fp-analysis", "analyses"),
+    (fieldproof_api::cpu_pool::ANALYSIS_THREAD_NAME, "analyses"),
     ("fp-photo-io", "photo writes"),
     ("fp-floor", "floor spinners"),
     ("sqlite-writer", "SQLite writer"),
@@ -969,15 +969,6 @@ impl ThreadTimes {
 
 #[cfg(test)]
 mod tests {
-    /// The analyses' CPU per analysis is read from the threads the analysis pool names.
-    #[test]
-    fn the_analysis_kind_is_the_analysis_pool_s_threads() {
-        assert_eq!(
-            super::THREAD_KINDS[super::ANALYSIS_THREADS].0,
-            "fp-analysis"
-        );
-    }
-
     /// A command name with spaces and parentheses does not shift the fields.
     #[test]
     fn stat_lines_are_read_from_the_last_parenthesis() {
@@ -1080,13 +1071,17 @@ mod tests {
     }
 
     /// A thread's time goes to the kind its name says: a thread named like an analysis thread
-    /// that spins for 10 clock ticks moves the analyses' share and not the server's.
+    /// that spins for 10 clock ticks moves the analyses' share and ticks (what the CPU per
+    /// analysis is read from) and not the server's.
     #[cfg(target_os = "linux")]
     #[test]
     fn thread_times_go_by_the_threads_name() {
         let before = super::ThreadTimes::now();
         let spun = std::thread::Builder::new()
-            .name("fp-analysis-test".into())
+            .name(format!(
+                "{}-test",
+                fieldproof_api::cpu_pool::ANALYSIS_THREAD_NAME
+            ))
             .spawn(|| {
                 let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
                 let me = || {
@@ -1107,6 +1102,7 @@ mod tests {
         let shares = after.since(&before, std::time::Duration::from_secs(1));
         let share = |label: &str| shares.iter().find(|(l, _)| *l == label).unwrap().1;
         assert!(share("analyses") >= 10.0, "{shares:?}");
+        assert!(after.ticks_since(&before, super::ANALYSIS_THREADS) >= 10);
         assert_eq!(share("server requests"), 0.0, "{shares:?}");
     }
 }
