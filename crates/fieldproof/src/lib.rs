@@ -9,6 +9,7 @@ pub mod audit;
 pub mod bench;
 pub mod bench_analyze;
 pub mod config;
+pub mod cpu;
 pub mod demo;
 pub mod keys;
 pub mod parts;
@@ -66,6 +67,12 @@ enum BenchCommand {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
+    // Before anything that might use the instructions in question (see `cpu`).
+    let missing = cpu::missing();
+    if !missing.is_empty() {
+        eprintln!("error: {}", cpu::refusal(&missing));
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
