@@ -132,6 +132,16 @@ fn main() {
     print_line("models: preprocess", &mut pre, None);
     print_line("models: inference", &mut inf, None);
     print_line("models: run total", &mut total, cpu);
+    // The same two stages again, now that the models have run on this thread. Code built for
+    // plain x86-64 (SSE) ran 2.5-4 times slower here on a Zen 5 (docs/PERFORMANCE.md,
+    // 2026-11-30 07:00): tract's AVX-512 kernels leave the vector registers' upper halves in
+    // use, and every SSE instruction after them pays for it.
+    report("checks: grey working copy, after a model run", runs, || {
+        std::hint::black_box(Grey::working_copy(image.rgb(), WORKING_SIDE));
+    });
+    report("models: resize from copy, after a model run", runs, || {
+        std::hint::black_box(resize_for_model(working, &spec));
+    });
 }
 
 /// A 2400x1800 textured scene at a quality that lands near 1 MB, like a phone photo.
@@ -191,7 +201,7 @@ fn print_line(what: &str, times: &mut [Duration], cpu: Option<Duration>) {
     let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
     let cpu = cpu.map_or(String::new(), |c| format!("   cpu {:>8.2} ms", ms(c)));
     println!(
-        "{what:<28} p50 {:>8.2} ms   p99 {:>8.2} ms{cpu}",
+        "{what:<46} p50 {:>8.2} ms   p99 {:>8.2} ms{cpu}",
         ms(pick(0.5)),
         ms(pick(0.99))
     );
