@@ -28,7 +28,7 @@ pub fn refusal(missing: &[&str]) -> String {
         "this fieldproof binary was built for x86-64-v3 CPUs (AVX2 and FMA: Intel Haswell of \
          2013, AMD Excavator of 2015 or later), and this CPU lacks {}. Rebuild it for any \
          x86-64 CPU with: RUSTFLAGS=\"-C target-cpu=x86-64\" cargo build --release -p fieldproof \
-         (the photo analyses then take about an eighth longer; docs/DEPLOYMENT.md, \"CPU\")",
+         (the photo analyses then take about 14 % more CPU time; docs/DEPLOYMENT.md, \"CPU\")",
         missing.join(", ")
     )
 }
