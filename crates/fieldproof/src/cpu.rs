@@ -36,16 +36,10 @@ pub fn refusal(missing: &[&str]) -> String {
     )
 }
 
-/// The `cpuid` registers that report the extensions x86-64-v3 adds.
+/// The `cpuid` registers that report the extensions x86-64-v3 adds, indexed by [`Reg`]; a leaf
+/// the CPU does not have reads as 0.
 #[derive(Debug, Clone, Copy, Default)]
-struct Cpuid {
-    /// Leaf 1, ECX.
-    leaf1_ecx: u32,
-    /// Leaf 7 sub-leaf 0, EBX; 0 when the CPU has no leaf 7.
-    leaf7_ebx: u32,
-    /// Leaf 0x8000_0001, ECX; 0 when the CPU has no such leaf.
-    ext1_ecx: u32,
-}
+struct Cpuid([u32; 3]);
 
 #[cfg(target_arch = "x86_64")]
 impl Cpuid {
@@ -53,38 +47,32 @@ impl Cpuid {
         use std::arch::x86_64::{__cpuid, __cpuid_count};
         let max_leaf = __cpuid(0).eax;
         let max_ext = __cpuid(0x8000_0000).eax;
-        Cpuid {
-            leaf1_ecx: __cpuid(1).ecx,
-            leaf7_ebx: if max_leaf >= 7 {
-                __cpuid_count(7, 0).ebx
-            } else {
-                0
-            },
-            ext1_ecx: if max_ext >= 0x8000_0001 {
-                __cpuid(0x8000_0001).ecx
-            } else {
-                0
-            },
+        let mut cpu = Cpuid::default();
+        cpu.0[Reg::Leaf1Ecx as usize] = __cpuid(1).ecx;
+        if max_leaf >= 7 {
+            cpu.0[Reg::Leaf7Ebx as usize] = __cpuid_count(7, 0).ebx;
         }
+        if max_ext >= 0x8000_0001 {
+            cpu.0[Reg::Ext1Ecx as usize] = __cpuid(0x8000_0001).ecx;
+        }
+        cpu
     }
 }
 
 /// Which `cpuid` register reports an extension.
 #[derive(Debug, Clone, Copy)]
 enum Reg {
-    Leaf1Ecx,
-    Leaf7Ebx,
-    Ext1Ecx,
+    /// Leaf 1, ECX.
+    Leaf1Ecx = 0,
+    /// Leaf 7 sub-leaf 0, EBX.
+    Leaf7Ebx = 1,
+    /// Leaf 0x8000_0001, ECX.
+    Ext1Ecx = 2,
 }
 
 impl Cpuid {
     fn has(&self, reg: Reg, bit: u32) -> bool {
-        let value = match reg {
-            Reg::Leaf1Ecx => self.leaf1_ecx,
-            Reg::Leaf7Ebx => self.leaf7_ebx,
-            Reg::Ext1Ecx => self.ext1_ecx,
-        };
-        value >> bit & 1 == 1
+        self.0[reg as usize] >> bit & 1 == 1
     }
 }
 
@@ -127,17 +115,9 @@ mod tests {
     fn every_extension() -> Cpuid {
         let mut cpu = Cpuid::default();
         for &(_, _, reg, bit) in &REQUIRED {
-            *register(&mut cpu, reg) |= 1 << bit;
+            cpu.0[reg as usize] |= 1 << bit;
         }
         cpu
-    }
-
-    fn register(cpu: &mut Cpuid, reg: Reg) -> &mut u32 {
-        match reg {
-            Reg::Leaf1Ecx => &mut cpu.leaf1_ecx,
-            Reg::Leaf7Ebx => &mut cpu.leaf7_ebx,
-            Reg::Ext1Ecx => &mut cpu.ext1_ecx,
-        }
     }
 
     #[test]
@@ -154,18 +134,10 @@ mod tests {
     fn the_bits_are_where_intel_and_amd_document_them() {
         // Leaf 1 ECX of a Haswell (family 6, model 0x3C) as Linux reads it, leaf 7 EBX, and
         // leaf 0x80000001 ECX: every x86-64-v3 extension is there.
-        let haswell = Cpuid {
-            leaf1_ecx: 0x7FFA_FBFF,
-            leaf7_ebx: 0x0000_27AB,
-            ext1_ecx: 0x0000_0021,
-        };
+        let haswell = Cpuid([0x7FFA_FBFF, 0x0000_27AB, 0x0000_0021]);
         assert!(missing_from(&haswell).is_empty());
         // A Sandy Bridge has AVX, but not AVX2, FMA, BMI, LZCNT, MOVBE or F16C.
-        let sandy_bridge = Cpuid {
-            leaf1_ecx: 0x1FBA_E3FF,
-            leaf7_ebx: 0,
-            ext1_ecx: 0x0000_0001,
-        };
+        let sandy_bridge = Cpuid([0x1FBA_E3FF, 0, 0x0000_0001]);
         let lacks = missing_from(&sandy_bridge);
         for name in used() {
             let expected = !matches!(name, "OSXSAVE" | "AVX");
@@ -178,7 +150,7 @@ mod tests {
         assert!(missing_from(&every_extension()).is_empty());
         for &(name, used, reg, bit) in &REQUIRED {
             let mut cpu = every_extension();
-            *register(&mut cpu, reg) &= !(1 << bit);
+            cpu.0[reg as usize] &= !(1 << bit);
             let expected: Vec<&str> = if used { vec![name] } else { vec![] };
             assert_eq!(missing_from(&cpu), expected, "{name}");
         }

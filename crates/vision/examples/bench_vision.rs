@@ -135,7 +135,7 @@ fn main() {
     // The same two stages again, now that the models have run on this thread. Built for plain
     // x86-64 (SSE2), they ran 2.5-4 times slower than before the models on a Zen 5, presumably
     // because tract's AVX-512 kernels leave the vector registers' upper halves in use; built
-    // for x86-64-v3 (the default), as fast (docs/PERFORMANCE.md, runs of 2026-11-30 06:34).
+    // for x86-64-v3 (the default), as fast (docs/PERFORMANCE.md, runs of 2026-11-30 06:34-08:11).
     report("checks: grey working copy, after a model run", runs, || {
         std::hint::black_box(Grey::working_copy(image.rgb(), WORKING_SIDE));
     });
