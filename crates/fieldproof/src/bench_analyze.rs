@@ -894,7 +894,7 @@ const IPI_KINDS: [(&str, &str); 3] = [
 /// What the rest of the machine did during a phase, in percent of its CPU time: other processes
 /// and kernel threads (services of other projects, say, or the writeback of our files), and the
 /// hypervisor's steal. A phase that others disturbed shows here, so that its figures are not read
-/// as ours.
+/// as ours. Also how often its CPUs interrupted each other (all processes, ours included).
 #[derive(Debug, Clone, Copy)]
 struct Machine {
     others_pct: f64,
