@@ -573,6 +573,7 @@ async fn crud(
         let (client, base, auth) = (client.clone(), base.to_string(), auth.to_string());
         tasks.push(tokio::spawn(async move {
             let mut lat: [Vec<Duration>; KINDS] = Default::default();
+            let mut split: [Vec<(Duration, ServerTiming)>; KINDS] = Default::default();
             let mut late = Vec::new();
             let mut errors = 0u64;
             // Clients start staggered over one gap, so requests are spread evenly.
@@ -620,6 +621,7 @@ async fn crud(
                         .await
                         .ok()
                         .filter(|r| r.status().is_success());
+                    let server = ok.as_ref().and_then(|r| server_time(r.headers()));
                     // A delete answers 204 without a body; every other answer is JSON.
                     let body: Option<Value> = match ok {
                         Some(r) if op == Op::Delete => r.bytes().await.ok().map(|_| Value::Null),
@@ -631,6 +633,9 @@ async fn crud(
                     match body {
                         Some(b) => {
                             lat[kind].push(latency);
+                            if let Some(server) = server {
+                                split[kind].push((latency, server));
+                            }
                             if op == Op::Create {
                                 id = b["id"].as_str().unwrap_or_default().to_string();
                             }
@@ -646,15 +651,19 @@ async fn crud(
                     }
                 }
             }
-            (lat, late, errors)
+            (lat, split, late, errors)
         }));
     }
     let mut all = Vec::new();
     let mut kinds: [Vec<Duration>; KINDS] = Default::default();
     let mut timer_late = Vec::new();
+    let mut split: [Vec<(Duration, ServerTiming)>; KINDS] = Default::default();
     let mut errors = 0;
     for t in tasks {
-        let (lat, late, e) = t.await.unwrap_or_default();
+        let (lat, s, late, e) = t.await.unwrap_or_default();
+        for (kind, s) in split.iter_mut().zip(s) {
+            kind.extend(s);
+        }
         for (kind, lat) in kinds.iter_mut().zip(lat) {
             all.extend_from_slice(&lat);
             kind.extend(lat);
@@ -670,10 +679,70 @@ async fn crud(
         errors,
         disk: disk.await?,
         timer_late: Latencies(timer_late),
+        split,
         machine,
         threads,
         blocks: 1,
     })
+}
+
+/// The server's own account of a request, from its `Server-Timing` header (see the API's
+/// `server_timing`): the whole (`app`), the time awaiting the store (`db`), and of the writes,
+/// the time queued before their transaction (`db-queue`) and in its commit (`db-commit`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct ServerTiming {
+    app: Duration,
+    db: Duration,
+    queue: Duration,
+    commit: Duration,
+    wake: Duration,
+}
+
+/// Reads a `Server-Timing` header; `None` without a valid `app` metric. Missing others are zero.
+fn server_time(headers: &reqwest::header::HeaderMap) -> Option<ServerTiming> {
+    let value = headers.get("server-timing")?.to_str().ok()?;
+    let metric = |name: &str| -> Option<Duration> {
+        let ms = value.split(',').find_map(|m| {
+            m.trim()
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix(";dur="))
+        })?;
+        let ms: f64 = ms.trim().parse().ok()?;
+        (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1e3))
+    };
+    Some(ServerTiming {
+        app: metric("app")?,
+        db: metric("db").unwrap_or_default(),
+        queue: metric("db-queue").unwrap_or_default(),
+        commit: metric("db-commit").unwrap_or_default(),
+        wake: metric("db-wake").unwrap_or_default(),
+    })
+}
+
+/// Where the slowest `share` of `split`'s requests (client latency, server's account) spent
+/// their time: the medians over them of the latency and of each of the server's figures (in
+/// ms: latency, app, db, db-queue, db-commit, db-wake). `None` when there are none.
+fn slowest_split(split: &[(Duration, ServerTiming)], share: f64) -> Option<[f64; 6]> {
+    let mut sorted = split.to_vec();
+    sorted.sort_by_key(|(latency, _)| std::cmp::Reverse(*latency));
+    let n = ((sorted.len() as f64 * share).ceil() as usize).min(sorted.len());
+    if n == 0 {
+        return None;
+    }
+    let slowest = &sorted[..n];
+    type Pick = fn(&(Duration, ServerTiming)) -> Duration;
+    let pick: [Pick; 6] = [
+        |(l, _)| *l,
+        |(_, t)| t.app,
+        |(_, t)| t.db,
+        |(_, t)| t.queue,
+        |(_, t)| t.commit,
+        |(_, t)| t.wake,
+    ];
+    Some(pick.map(|f| {
+        let mut v: Vec<f64> = slowest.iter().map(|r| f(r).as_secs_f64() * 1e3).collect();
+        median(&mut v)
+    }))
 }
 
 /// The requests of a CRUD cycle, in order. The cycle ends by deleting its work order, so the
@@ -700,6 +769,9 @@ struct Crud {
     disk: Latencies,
     /// How late the clients' timer sent the requests that were not held back (see [`crud`]).
     timer_late: Latencies,
+    /// Each answered request's latency and the server's account of it (see [`server_time`]),
+    /// by kind.
+    split: [Vec<(Duration, ServerTiming)>; KINDS],
     /// What the rest of the machine did meanwhile; `None` off Linux.
     machine: Option<Machine>,
     /// This process's CPU use by kind of thread (see [`ThreadTimes`]); empty off Linux.
@@ -741,6 +813,13 @@ impl Crud {
             errors: self.errors + other.errors,
             disk: Latencies([self.disk.0, other.disk.0].concat()),
             timer_late: Latencies([self.timer_late.0, other.timer_late.0].concat()),
+            split: {
+                let mut split = self.split;
+                for (k, o) in split.iter_mut().zip(other.split) {
+                    k.extend(o);
+                }
+                split
+            },
             machine,
             threads,
             blocks: self.blocks + other.blocks,
@@ -766,6 +845,29 @@ impl Crud {
             self.timer_late.pct(0.5),
             self.timer_late.pct(0.99)
         );
+        let every: Vec<(Duration, ServerTiming)> = self.split.concat();
+        if !every.is_empty() {
+            let mut own = Latencies(every.iter().map(|(_, t)| t.app).collect());
+            println!(
+                "  the server's own time (Server-Timing): p50 {:.2} ms, p99 {:.2} ms",
+                own.pct(0.5),
+                own.pct(0.99)
+            );
+            println!(
+                "  the slowest 1% of each kind, medians in ms: latency / server / store (writes queued, commits, resuming once answered)"
+            );
+            let parts: Vec<String> = KIND_NAMES
+                .iter()
+                .zip(&self.split)
+                .filter_map(|(name, split)| {
+                    let [latency, app, db, queue, commit, wake] = slowest_split(split, 0.01)?;
+                    Some(format!(
+                        "{name} {latency:.2} / {app:.2} / {db:.2} ({queue:.2}, {commit:.2}, {wake:.2})"
+                    ))
+                })
+                .collect();
+            println!("    {}", parts.join("; "));
+        }
         if let Some(m) = &self.machine {
             println!(
                 "  the rest of the machine meanwhile: other processes and kernel threads {:.1}% of the CPU time, steal {:.1}%",
@@ -1105,6 +1207,67 @@ mod tests {
         assert!(!spinner.is_finished(), "it spins until told to stop");
         stop.store(true, Ordering::Relaxed);
         spinner.join().expect("the spinner returns");
+    }
+
+    #[test]
+    fn the_servers_account_is_read_from_its_timing_header() {
+        use reqwest::header::{HeaderMap, HeaderValue};
+        use std::time::Duration;
+        let mut headers = HeaderMap::new();
+        assert_eq!(super::server_time(&headers), None);
+        headers.insert("server-timing", HeaderValue::from_static("app;dur=0.415"));
+        assert_eq!(
+            super::server_time(&headers),
+            Some(super::ServerTiming {
+                app: Duration::from_micros(415),
+                ..Default::default()
+            })
+        );
+        headers.insert(
+            "server-timing",
+            HeaderValue::from_static(
+                "app;dur=12, db;dur=3, db-queue;dur=0.5, db-commit;dur=2, db-wake;dur=0.1",
+            ),
+        );
+        assert_eq!(
+            super::server_time(&headers),
+            Some(super::ServerTiming {
+                app: Duration::from_millis(12),
+                db: Duration::from_millis(3),
+                queue: Duration::from_micros(500),
+                commit: Duration::from_millis(2),
+                wake: Duration::from_micros(100),
+            })
+        );
+        for bad in ["app;dur=-1", "app;dur=x", "app", "db;dur=3"] {
+            headers.insert("server-timing", HeaderValue::from_static(bad));
+            assert_eq!(super::server_time(&headers), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_slowest_requests_split_into_server_and_the_rest() {
+        use super::ServerTiming;
+        use std::time::Duration;
+        let ms = Duration::from_millis;
+        let t = |app, db| ServerTiming {
+            app: ms(app),
+            db: ms(db),
+            ..Default::default()
+        };
+        // 200 requests of 1 ms, all the server's; two slow ones, one slow in the server's store
+        // (9 of 10 ms, 8 in the store), one slow outside the server (1 of 8 ms).
+        let mut split = vec![(ms(1), t(1, 0)); 200];
+        split.push((ms(10), t(9, 8)));
+        split.push((ms(8), t(1, 0)));
+        let [latency, app, db, queue, commit, wake] =
+            super::slowest_split(&split, 0.01).expect("requests");
+        // 1% of 202 rounds up to three: 10, 8 and one of 1 ms.
+        assert_eq!(
+            (latency, app, db, queue, commit, wake),
+            (8.0, 1.0, 0.0, 0.0, 0.0, 0.0)
+        );
+        assert_eq!(super::slowest_split(&[], 0.01), None);
     }
 
     #[test]

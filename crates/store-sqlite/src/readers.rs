@@ -4,8 +4,9 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use fieldproof_store::{StoreError, StoreResult};
+use fieldproof_store::{timing, StoreError, StoreResult};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Semaphore;
 
@@ -47,6 +48,7 @@ impl Readers {
     where
         F: FnOnce(&Connection) -> StoreResult<T>,
     {
+        let _spent = Spent(Instant::now());
         let _permit = self
             .permits
             .acquire()
@@ -69,6 +71,7 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        let _spent = Spent(Instant::now());
         let permit = self
             .permits
             .acquire()
@@ -83,11 +86,12 @@ impl Readers {
         let idle = self.idle.clone();
         let joined = tokio::task::spawn_blocking(move || {
             let result = f(&conn);
-            (conn, result)
+            (conn, result, Instant::now())
         })
         .await;
         match joined {
-            Ok((conn, result)) => {
+            Ok((conn, result, answered)) => {
+                timing::add_wake(answered.elapsed());
                 idle.lock().expect("reader pool lock").push(conn);
                 result
             }
@@ -115,5 +119,15 @@ impl Drop for Lent<'_> {
                 idle.push(conn);
             }
         }
+    }
+}
+
+/// Reports the time since it was made to the request's [`timing`] when dropped, however the
+/// read ends.
+struct Spent(Instant);
+
+impl Drop for Spent {
+    fn drop(&mut self) {
+        timing::add_store(self.0.elapsed());
     }
 }

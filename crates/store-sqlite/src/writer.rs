@@ -14,14 +14,15 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fieldproof_store::{StoreError, StoreResult};
+use fieldproof_store::{timing, StoreError, StoreResult};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 /// Most jobs in one transaction: bounds the latency a batch adds to its first job.
 const MAX_BATCH: usize = 512;
 
-type Finish = Box<dyn FnOnce(StoreResult<()>) + Send>;
+/// Told how the batch's commit went and how long it took.
+type Finish = Box<dyn FnOnce(StoreResult<()>, Duration) + Send>;
 /// A job runs on the connection inside the open transaction, or is told why it cannot run.
 type Job = Box<dyn FnOnce(Result<&Connection, StoreError>) -> Finish + Send>;
 
@@ -63,20 +64,27 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        let sent = Instant::now();
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |conn: Result<&Connection, StoreError>| {
+            let queued = sent.elapsed();
             let result = conn.and_then(|conn| in_savepoint(conn, f));
-            Box::new(move |commit: StoreResult<()>| {
+            Box::new(move |commit: StoreResult<()>, took: Duration| {
                 // The caller may have gone (client disconnected); the write stands anyway.
-                let _ = reply.send(commit.and(result));
+                let _ = reply.send((commit.and(result), queued, took, Instant::now()));
             })
         });
         self.jobs
             .send(job)
             .map_err(|_| StoreError::Backend("the SQLite writer thread has stopped".into()))?;
-        answer
+        let (result, queued, commit, answered) = answer
             .await
-            .map_err(|_| StoreError::Backend("the SQLite writer thread has stopped".into()))?
+            .map_err(|_| StoreError::Backend("the SQLite writer thread has stopped".into()))?;
+        timing::add_store(sent.elapsed());
+        timing::add_queued(queued);
+        timing::add_commit(commit);
+        timing::add_wake(answered.elapsed());
+        result
     }
 }
 
@@ -111,19 +119,21 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>, wal_cap: u64, look_every: D
             let e = crate::backend(e);
             tracing::error!(error = %e, "cannot begin a write transaction");
             for job in batch {
-                job(Err(e.clone()))(Ok(()));
+                job(Err(e.clone()))(Ok(()), Duration::ZERO);
             }
             continue;
         }
         let finishers: Vec<Finish> = batch.into_iter().map(|job| job(Ok(&conn))).collect();
+        let committing = Instant::now();
         let commit = conn.execute_batch("COMMIT").map_err(crate::backend);
+        let took = committing.elapsed();
         if let Err(e) = &commit {
             tracing::error!(error = %e, jobs = finishers.len(), "group commit failed");
             let _ = conn.execute_batch("ROLLBACK");
             crate::work_orders::forget_terms();
         }
         for finish in finishers {
-            finish(commit.clone());
+            finish(commit.clone(), took);
         }
         if let Some(wal) = &wal {
             let now = Instant::now();

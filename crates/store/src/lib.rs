@@ -12,6 +12,7 @@
 mod audit;
 mod jobs;
 mod models;
+pub mod timing;
 
 use std::collections::HashMap;
 use std::sync::Arc;

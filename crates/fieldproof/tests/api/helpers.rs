@@ -233,6 +233,17 @@ pub async fn send(req: reqwest::RequestBuilder) -> Reply {
         );
     }
     assert!(status < 500, "the server answered {status}: {body}");
+    let timing = headers
+        .get("server-timing")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.strip_prefix("app;dur="))
+        .and_then(|ms| ms.parse::<f64>().ok());
+    assert!(
+        timing.is_some_and(|ms| (0.0..60_000.0).contains(&ms)),
+        "every answer says the server's own time as `Server-Timing: app;dur=<ms>` (status {status}): {:?}",
+        headers.get("server-timing")
+    );
     Reply {
         status,
         body,

@@ -202,3 +202,56 @@ async fn delete_answers_204_then_404() {
         .unwrap();
     assert_eq!(count, 0);
 }
+
+/// The `Server-Timing` metrics of an answer, by name, in milliseconds.
+fn timing(r: &Reply) -> std::collections::HashMap<String, f64> {
+    let value = r.headers["server-timing"].to_str().unwrap();
+    value
+        .split(',')
+        .map(|m| {
+            let (name, dur) = m.trim().split_once(";dur=").expect("name;dur=ms");
+            (name.to_string(), dur.parse().expect("milliseconds"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn answers_say_where_the_server_spent_its_time() {
+    let app = spawn_app().await;
+    let created = app
+        .call(
+            Method::POST,
+            "/v0.2/work-orders/",
+            Some(json!({"name": "timed"})),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let read = app
+        .call(Method::GET, &format!("/v0.2/work-orders/{id}/"), None)
+        .await;
+    let missing = app.call(Method::GET, "/v0.2/nowhere/", None).await;
+    assert_eq!(missing.status, 404);
+    let (write, read, missing) = (timing(&created), timing(&read), timing(&missing));
+    // A route that touches no store says only the whole.
+    assert_eq!(missing.keys().collect::<Vec<_>>(), ["app"]);
+    if std::env::var("FIELDPROOF_TEST_ENGINE").as_deref() == Ok("postgres") {
+        // The PostgreSQL store does not report its share.
+        assert_eq!(write.keys().collect::<Vec<_>>(), ["app"]);
+        return;
+    }
+    // The write waited for its commit, which is part of the store's time, which is part of
+    // the whole.
+    assert!(write["db-commit"] > 0.0, "{write:?}");
+    assert!(
+        write["db-queue"] + write["db-commit"] <= write["db"] + 1e-3,
+        "{write:?}"
+    );
+    assert!(write["db"] <= write["app"] + 1e-3, "{write:?}");
+    // A read awaits the store but commits nothing.
+    assert!(
+        read["db"] > 0.0 && read["db"] <= read["app"] + 1e-3,
+        "{read:?}"
+    );
+    assert!(!read.contains_key("db-commit"), "{read:?}");
+}
