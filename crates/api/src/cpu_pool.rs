@@ -214,7 +214,7 @@ fn lower_priority(priority: Priority) {
 /// Puts the calling thread in the `SCHED_IDLE` class. Any thread may do this to itself without
 /// privilege (Linux 2.6.39 and later).
 #[cfg(target_os = "linux")]
-fn schedule_idle() -> Result<(), String> {
+pub fn schedule_idle() -> Result<(), String> {
     use thread_priority::unix::{
         set_thread_priority_and_policy, thread_native_id, thread_schedule_policy,
         NormalThreadSchedulePolicy, ThreadSchedulePolicy,
@@ -236,7 +236,7 @@ fn schedule_idle() -> Result<(), String> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn schedule_idle() -> Result<(), String> {
+pub fn schedule_idle() -> Result<(), String> {
     Err("SCHED_IDLE exists on Linux only".into())
 }
 

@@ -72,6 +72,14 @@ pub struct AnalyzeArgs {
     /// Analyses that run at once [default: the server's, the number of cores minus one].
     #[arg(long)]
     pub analysis_threads: Option<usize>,
+    /// The priority of the thread that sends the photos: "idle" (SCHED_IDLE: the CPU only when
+    /// the server's threads do not want it) or "normal" (the requests' own). Sending a photo
+    /// of megabytes over loopback costs the sender CPU (copying it into the kernel, and the
+    /// TCP work done in its name) that in a deployment the phones spend, not the server's
+    /// machine; at "normal" the benchmark charges that to the requests it measures. Until
+    /// 2026-11-30 12:50 it was always "normal" (docs/PERFORMANCE.md).
+    #[arg(long, default_value = "idle", value_parser = ["idle", "normal"])]
+    pub photo_client_priority: String,
     /// Where the database and the stored photos go: a fresh directory is made in it and removed
     /// at the end [default: the system's temporary directory]. Put it on the disk a data
     /// directory would use.
@@ -181,8 +189,10 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     let client = reqwest::Client::new();
     let auth = format!("Token {key}");
     let (clients, rate) = (args.crud_clients.max(1), args.crud_rate.max(1.0));
-    println!("fieldproof bench analyze: photo {:.2} MB, {} analysis clients (closed loop), CRUD at {:.0} requests/s over {} connections (open loop), {} s of each condition in blocks of {} s, {} cores, {} analysis thread{} at {}",
-        photo.len() as f64 / 1e6, args.clients, rate, clients, args.seconds, args.block_seconds,
+    println!("fieldproof bench analyze: photo {:.2} MB, {} analysis clients (closed loop, {}), CRUD at {:.0} requests/s over {} connections (open loop), {} s of each condition in blocks of {} s, {} cores, {} analysis thread{} at {}",
+        photo.len() as f64 / 1e6, args.clients,
+        if args.photo_client_priority == "idle" { "sending at SCHED_IDLE" } else { "sending at normal priority" },
+        rate, clients, args.seconds, args.block_seconds,
         std::thread::available_parallelism().map_or(0, |n| n.get()), analysis_threads,
         if analysis_threads == 1 { "" } else { "s" }, analysis_priority);
 
@@ -221,7 +231,8 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
             Condition::Analyses => {
                 let (base, auth) = (base.clone(), auth.clone());
                 let before = ThreadTimes::now();
-                let handle = photo_clients(args.clients, base, auth, body, stop.clone())?;
+                let idle = args.photo_client_priority == "idle";
+                let handle = photo_clients(args.clients, idle, base, auth, body, stop.clone())?;
                 Some((Instant::now(), before, handle))
             }
             _ => None,
@@ -466,8 +477,11 @@ impl PhotoResults {
 /// `clients` closed-loop clients that send the photo for analysis until `stop`, on a thread and
 /// runtime of their own (`fp-bench-photos`): in the field they are phones on the network, so
 /// here they share neither the server's threads nor those of the CRUD clients that measure.
+/// With `idle` that thread is scheduled `SCHED_IDLE`, so that what sending costs (the phones'
+/// CPU in the field) does not hold back the server's threads (`--photo-client-priority`).
 fn photo_clients(
     clients: usize,
+    idle: bool,
     base: String,
     auth: String,
     body: &'static str,
@@ -479,6 +493,13 @@ fn photo_clients(
     let handle = std::thread::Builder::new()
         .name("fp-bench-photos".into())
         .spawn(move || {
+            if idle {
+                if let Err(why) = fieldproof_api::cpu_pool::schedule_idle() {
+                    eprintln!(
+                        "the photo clients cannot be scheduled SCHED_IDLE ({why}); they send at normal priority"
+                    );
+                }
+            }
             runtime.block_on(async move {
                 let client = reqwest::Client::new();
                 let mut tasks = Vec::new();
