@@ -5,8 +5,9 @@
 //! group commit, how long it was queued before its batch began ([`add_queued`]) and how long the
 //! batch's commit took ([`add_commit`]); and for any call answered from another thread, how
 //! long the request took to resume once answered ([`add_wake`]): its wait for a request thread,
-//! the server's own scheduling rather than the store's work. Outside [`measure`] (tools, tests, background jobs)
-//! the reports go nowhere. An engine that reports nothing leaves the figures at zero.
+//! the server's own scheduling rather than the store's work. Outside [`measure`] (tools, tests,
+//! background jobs) the reports go nowhere. An engine that reports nothing leaves the figures
+//! at zero.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -277,7 +277,7 @@ async fn oversized_bodies_get_413_json() {
         json!({"detail": "Request body is too large: the limit is 2097152 bytes."})
     );
     // Streamed in chunks without a Content-Length, it is cut at the limit all the same.
-    let (status, body) = chunked_post(&app, 40, 100 * 1024).await;
+    let (status, body) = chunked_post(&app, "/v0.2/work-orders/", 40, 100 * 1024).await;
     assert_eq!(status, 413, "{body}");
     assert!(body.contains("too large"), "{body}");
     // Just under the limit is fine.
@@ -296,12 +296,12 @@ async fn oversized_bodies_get_413_json() {
 
 /// Sends `chunks` chunks of `size` spaces with `Transfer-Encoding: chunked` over a raw socket
 /// and returns the status and body of the answer.
-async fn chunked_post(app: &TestApp, chunks: usize, size: usize) -> (u16, String) {
+async fn chunked_post(app: &TestApp, path: &str, chunks: usize, size: usize) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = app.base.trim_start_matches("http://");
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let head = format!(
-        "POST /v0.2/work-orders/ HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Token {}\r\n\
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Token {}\r\n\
          Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
         app.key
     );
@@ -329,6 +329,23 @@ async fn chunked_post(app: &TestApp, chunks: usize, size: usize) -> (u16, String
         .unwrap_or(0);
     let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     (status, body)
+}
+
+#[tokio::test]
+async fn an_analysis_body_streamed_past_its_limit_gets_413_and_changes_nothing() {
+    let app = spawn_app().await;
+    let wo = app.create(wo_body()).await;
+    let id = wo["id"].as_str().unwrap();
+    // 12 MB in chunks of 256 kB without a Content-Length: the analysis route's limit is 11 MB.
+    let path = format!("/v0.2/work-orders/{id}/analyze/");
+    let (status, body) = chunked_post(&app, &path, 48, 256 * 1024).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("too large"), "{body}");
+    let after = app
+        .call(Method::GET, &format!("/v0.2/work-orders/{id}/"), None)
+        .await;
+    assert_eq!(after.body["inputs"], json!([]), "{}", after.body);
+    assert_eq!(after.body["latest_analysis_id"], Value::Null);
 }
 
 #[tokio::test]
