@@ -708,8 +708,9 @@ async fn crud(
 }
 
 /// The server's own account of a request, from its `Server-Timing` header (see the API's
-/// `server_timing`): the whole (`app`), the time awaiting the store (`db`), and of the writes,
-/// the time queued before their transaction (`db-queue`) and in its commit (`db-commit`).
+/// `server_timing`): the whole (`app`), the time awaiting the store (`db`), and of that the
+/// writes' time queued before their transaction (`db-queue`) and in its commit (`db-commit`),
+/// and the time from the store's answer to the request resuming (`db-wake`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct ServerTiming {
     app: Duration,
