@@ -48,7 +48,7 @@ impl Readers {
     where
         F: FnOnce(&Connection) -> StoreResult<T>,
     {
-        let _spent = Spent(Instant::now());
+        let _spent = StoreTime(Instant::now());
         let _permit = self
             .permits
             .acquire()
@@ -71,7 +71,7 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let _spent = Spent(Instant::now());
+        let _spent = StoreTime(Instant::now());
         let permit = self
             .permits
             .acquire()
@@ -124,9 +124,9 @@ impl Drop for Lent<'_> {
 
 /// Reports the time since it was made to the request's [`timing`] when dropped, however the
 /// read ends.
-struct Spent(Instant);
+struct StoreTime(Instant);
 
-impl Drop for Spent {
+impl Drop for StoreTime {
     fn drop(&mut self) {
         timing::add_store(self.0.elapsed());
     }
