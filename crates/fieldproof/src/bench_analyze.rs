@@ -22,6 +22,13 @@
 //! runtime: no two of them share request threads. Every analysis goes to a work order of its
 //! own: the duplicate check compares a photo with the earlier ones of its work order, and a
 //! duplicate would skip the models.
+//!
+//! The photo clients stand for phones: what sending costs is theirs, not the server's machine's.
+//! So their thread runs at `SCHED_IDLE`, and they hand the kernel a photo's 1.5 MB request in
+//! pieces of 64 kB (`--photo-write-bytes`), through a small HTTP/1.1 client of their own
+//! ([`Http1`]). On loopback one `write` does the sending and the receiving side's TCP work, and
+//! a kernel without preemption in kernel code (`PREEMPT_NONE`) runs it to the end, whatever the
+//! thread's priority; a whole photo in one `write` held a core from the server's threads.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -80,6 +87,15 @@ pub struct AnalyzeArgs {
     /// 2026-11-30 12:50 it was always "normal" (docs/PERFORMANCE.md).
     #[arg(long, default_value = "idle", value_parser = ["idle", "normal"])]
     pub photo_client_priority: String,
+    /// The most bytes of a photo's request that the photo clients hand the kernel in one
+    /// `write`; 0 hands it the whole request at once. On loopback the kernel does the sender's
+    /// and the receiver's TCP work inside that call, and a kernel built without preemption in
+    /// kernel code (`PREEMPT_NONE`, the usual server build) lets nothing else run on that core
+    /// until it returns, whatever the sender's priority. A photo reaches a real server in
+    /// packets from a network, not in one call on its own machine. Until 2026-11-30 15:30 the
+    /// clients handed over the whole request (docs/PERFORMANCE.md).
+    #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
+    pub photo_write_bytes: usize,
     /// Where the database and the stored photos go: a fresh directory is made in it and removed
     /// at the end [default: the system's temporary directory]. Put it on the disk a data
     /// directory would use.
@@ -189,9 +205,10 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     let client = reqwest::Client::new();
     let auth = format!("Token {key}");
     let (clients, rate) = (args.crud_clients.max(1), args.crud_rate.max(1.0));
-    println!("fieldproof bench analyze: photo {:.2} MB, {} analysis clients (closed loop, {}), CRUD at {:.0} requests/s over {} connections (open loop), {} s of each condition in blocks of {} s, {} cores, {} analysis thread{} at {}",
+    println!("fieldproof bench analyze: photo {:.2} MB, {} analysis clients (closed loop, {}, writes of {}), CRUD at {:.0} requests/s over {} connections (open loop), {} s of each condition in blocks of {} s, {} cores, {} analysis thread{} at {}",
         photo.len() as f64 / 1e6, args.clients,
         if args.photo_client_priority == "idle" { "sending at SCHED_IDLE" } else { "sending at normal priority" },
+        match args.photo_write_bytes { 0 => "whole".to_string(), n => format!("{} kB", n / 1024) },
         rate, clients, args.seconds, args.block_seconds,
         std::thread::available_parallelism().map_or(0, |n| n.get()), analysis_threads,
         if analysis_threads == 1 { "" } else { "s" }, analysis_priority);
@@ -229,10 +246,15 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
         let stop = Arc::new(AtomicBool::new(false));
         let photo_run = match condition {
             Condition::Analyses => {
-                let (base, auth) = (base.clone(), auth.clone());
                 let before = ThreadTimes::now();
-                let idle = args.photo_client_priority == "idle";
-                let handle = photo_clients(args.clients, idle, base, auth, body, stop.clone())?;
+                let sender = PhotoSender {
+                    addr,
+                    auth: auth.clone(),
+                    body,
+                    idle: args.photo_client_priority == "idle",
+                    write_bytes: args.photo_write_bytes,
+                };
+                let handle = photo_clients(args.clients, sender, stop.clone())?;
                 Some((Instant::now(), before, handle))
             }
             _ => None,
@@ -474,17 +496,26 @@ impl PhotoResults {
     }
 }
 
+/// How the photo clients send: to the server at `addr`, as `auth`, the analysis request `body`,
+/// at most `write_bytes` of it per `write` (0: all of it), from `SCHED_IDLE` threads if `idle`.
+struct PhotoSender {
+    addr: std::net::SocketAddr,
+    auth: String,
+    body: &'static str,
+    idle: bool,
+    write_bytes: usize,
+}
+
 /// `clients` closed-loop clients that send the photo for analysis until `stop`, on a thread and
 /// runtime of their own (`fp-bench-photos`): in the field they are phones on the network, so
 /// here they share neither the server's threads nor those of the CRUD clients that measure.
 /// With `idle` that thread is scheduled `SCHED_IDLE`, so that what sending costs (the phones'
 /// CPU in the field) does not hold back the server's threads (`--photo-client-priority`).
+/// They speak HTTP/1.1 through [`Http1`], which hands the kernel the body in pieces
+/// (`--photo-write-bytes`).
 fn photo_clients(
     clients: usize,
-    idle: bool,
-    base: String,
-    auth: String,
-    body: &'static str,
+    sender: PhotoSender,
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<Result<PhotoResults>>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -493,24 +524,28 @@ fn photo_clients(
     let handle = std::thread::Builder::new()
         .name("fp-bench-photos".into())
         .spawn(move || {
-            if idle {
+            if sender.idle {
                 if let Err(why) = fieldproof_api::cpu_pool::schedule_idle() {
                     eprintln!(
                         "the photo clients cannot be scheduled SCHED_IDLE ({why}); they send at normal priority"
                     );
                 }
             }
+            let sender = Arc::new(sender);
             runtime.block_on(async move {
-                let client = reqwest::Client::new();
                 let mut tasks = Vec::new();
                 for _ in 0..clients {
-                    let (client, base, auth, stop) =
-                        (client.clone(), base.clone(), auth.clone(), stop.clone());
+                    let (sender, stop) = (sender.clone(), stop.clone());
                     tasks.push(tokio::spawn(async move {
                         let mut results = PhotoResults::default();
+                        let mut conn = None;
                         while !stop.load(Ordering::Relaxed) {
                             let t = Instant::now();
-                            let answer = analyze_once(&client, &base, &auth, body).await;
+                            let answer = analyze_raw(&mut conn, &sender).await;
+                            if answer.is_err() {
+                                // A connection in an unknown state is not reused.
+                                conn = None;
+                            }
                             results.record(answer.map(|v| (t.elapsed(), v)));
                         }
                         results
@@ -524,6 +559,159 @@ fn photo_clients(
             })
         })?;
     Ok(handle)
+}
+
+/// One photo client's turn through `conn` (opened if `None`): a work order, then the photo's
+/// analysis in it (see [`analyze_once`]).
+async fn analyze_raw(conn: &mut Option<Http1>, sender: &PhotoSender) -> Result<Value> {
+    if conn.is_none() {
+        *conn = Some(Http1::connect(sender.addr).await?);
+    }
+    let conn = conn.as_mut().expect("opened above");
+    let (status, wo) = conn
+        .request(
+            "POST",
+            "/v0.2/work-orders/",
+            &sender.auth,
+            json!({"name": "bench"}).to_string().as_bytes(),
+            0,
+        )
+        .await?;
+    let wo: Value = serde_json::from_slice(&wo)?;
+    let id = match wo["id"].as_str() {
+        Some(id) if status == 201 => id.to_string(),
+        _ => return Err(anyhow!("create answered {status}: {wo}")),
+    };
+    let (status, answer) = conn
+        .request(
+            "POST",
+            &format!("/v0.2/work-orders/{id}/analyze/"),
+            &sender.auth,
+            sender.body.as_bytes(),
+            sender.write_bytes,
+        )
+        .await?;
+    if status != 200 {
+        return Err(anyhow!("analysis answered {status}"));
+    }
+    checked_analysis(serde_json::from_slice(&answer)?)
+}
+
+/// A keep-alive HTTP/1.1 connection written by hand, for the photo clients: unlike a general
+/// client it says how many bytes go to the kernel per `write` (see `--photo-write-bytes`). It
+/// sends JSON and reads answers that carry a `Content-Length`, as every answer of the API that
+/// the photo clients call does.
+struct Http1 {
+    stream: tokio::net::TcpStream,
+    /// Bytes read and not yet consumed.
+    buf: Vec<u8>,
+}
+
+/// The longest answer head that [`Http1`] accepts.
+const MAX_HEAD: usize = 64 * 1024;
+
+impl Http1 {
+    async fn connect(addr: std::net::SocketAddr) -> Result<Self> {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        // The head and the body go in separate writes; Nagle's algorithm would hold the second.
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Sends a request with a JSON `body`, at most `piece` bytes per `write` (0: as many as the
+    /// kernel takes), and returns the answer's status and body.
+    async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        auth: &str,
+        body: &[u8],
+        piece: usize,
+    ) -> Result<(u16, Vec<u8>)> {
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: {auth}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        self.write(head.as_bytes(), 0).await?;
+        self.write(body, piece).await?;
+        self.answer().await
+    }
+
+    async fn write(&self, mut bytes: &[u8], piece: usize) -> Result<()> {
+        while !bytes.is_empty() {
+            let n = if piece == 0 {
+                bytes.len()
+            } else {
+                piece.min(bytes.len())
+            };
+            self.stream.writable().await?;
+            match self.stream.try_write(&bytes[..n]) {
+                Ok(written) => bytes = &bytes[written..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads more bytes into `buf`; an error at the end of the stream.
+    async fn fill(&mut self) -> Result<()> {
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            self.stream.readable().await?;
+            match self.stream.try_read(&mut chunk) {
+                Ok(0) => return Err(anyhow!("the server closed the connection")),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn answer(&mut self) -> Result<(u16, Vec<u8>)> {
+        let head_end = loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            if self.buf.len() > MAX_HEAD {
+                return Err(anyhow!("an answer's head is over {MAX_HEAD} bytes"));
+            }
+            self.fill().await?;
+        };
+        let (status, length) = parse_head(&self.buf[..head_end])?;
+        while self.buf.len() < head_end + length {
+            self.fill().await?;
+        }
+        let body = self.buf[head_end..head_end + length].to_vec();
+        self.buf.drain(..head_end + length);
+        Ok((status, body))
+    }
+}
+
+/// The status and `Content-Length` of an HTTP/1.1 answer's head (status line and headers, up to
+/// and with the blank line).
+fn parse_head(head: &[u8]) -> Result<(u16, usize)> {
+    let head = std::str::from_utf8(head).map_err(|_| anyhow!("an answer's head is not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.strip_prefix("HTTP/1.1 "))
+        .and_then(|l| l.get(..3))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| anyhow!("not an HTTP/1.1 status line: {head:?}"))?;
+    let length = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .ok_or_else(|| anyhow!("an answer without a Content-Length: {head:?}"))?;
+    Ok((status, length))
 }
 
 async fn analyze_once(
@@ -554,7 +742,12 @@ async fn analyze_once(
     if !resp.status().is_success() {
         return Err(anyhow!("analysis answered {}", resp.status()));
     }
-    let v: Value = resp.json().await?;
+    checked_analysis(resp.json().await?)
+}
+
+/// An analysis's answer, unless the photo failed data conformity: then the models did not run
+/// and the benchmark would measure less than an analysis.
+fn checked_analysis(v: Value) -> Result<Value> {
     if v["status"] == "conformity_error" {
         return Err(anyhow!(
             "the bench photo failed data conformity: {}",
@@ -1303,6 +1496,58 @@ TLB:       2668       2802   TLB shootdowns\n";
             Some([9102 + 7222, 68501 + 68182, 2668 + 2802])
         );
         assert_eq!(super::ipi_counts("RES: 1 2 Rescheduling\n"), None);
+    }
+
+    #[test]
+    fn an_answer_head_gives_its_status_and_length() {
+        let head =
+            b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\nContent-Length: 42\r\n\r\n";
+        assert_eq!(super::parse_head(head).unwrap(), (201, 42));
+        let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+        assert!(super::parse_head(chunked).is_err());
+        assert!(super::parse_head(b"HTTP/1.0 200 OK\r\ncontent-length: 1\r\n\r\n").is_err());
+    }
+
+    /// The hand-written client against a real HTTP server on loopback: a body sent in small
+    /// pieces arrives whole, and the connection carries the next request.
+    #[tokio::test]
+    async fn the_photo_clients_connection_sends_in_pieces_and_is_kept() {
+        use axum::routing::post;
+        let app = axum::Router::new().route(
+            "/echo",
+            post(
+                |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                    let auth = headers["authorization"]
+                        .to_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+                    serde_json::json!({"len": body.len(), "sum": sum, "auth": auth}).to_string()
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let mut conn = super::Http1::connect(addr).await.unwrap();
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+        for piece in [4096, 0] {
+            let (status, answer) = conn
+                .request("POST", "/echo", "Token k", &body, piece)
+                .await
+                .unwrap();
+            let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+            assert_eq!(status, 200);
+            assert_eq!(answer["len"], 300_000);
+            assert_eq!(answer["sum"], sum);
+            assert_eq!(answer["auth"], "Token k");
+        }
+        let (status, _) = conn
+            .request("POST", "/nowhere", "Token k", b"{}", 0)
+            .await
+            .unwrap();
+        assert_eq!(status, 404);
     }
 
     #[test]
