@@ -87,8 +87,8 @@ pub struct AnalyzeArgs {
     /// 2026-11-30 12:50 it was always "normal" (docs/PERFORMANCE.md).
     #[arg(long, default_value = "idle", value_parser = ["idle", "normal"])]
     pub photo_client_priority: String,
-    /// The most bytes of a photo's request that the photo clients hand the kernel in one
-    /// `write`; 0 hands it the whole request at once. On loopback the kernel does the sender's
+    /// The most bytes of a photo's request body that the photo clients hand the kernel in one
+    /// `write` (the head goes in a `write` of its own); 0 hands it the whole body at once. On loopback the kernel does the sender's
     /// and the receiver's TCP work inside that call, and a kernel built without preemption in
     /// kernel code (`PREEMPT_NONE`, the usual server build) lets nothing else run on that core
     /// until it returns, whatever the sender's priority. A photo reaches a real server in
@@ -497,7 +497,8 @@ impl PhotoResults {
 }
 
 /// How the photo clients send: to the server at `addr`, as `auth`, the analysis request `body`,
-/// at most `write_bytes` of it per `write` (0: all of it), from `SCHED_IDLE` threads if `idle`.
+/// at most `write_bytes` of its body per `write` (0: all of it), from a `SCHED_IDLE` thread if
+/// `idle`.
 struct PhotoSender {
     addr: std::net::SocketAddr,
     auth: String,
