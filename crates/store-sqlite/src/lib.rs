@@ -359,7 +359,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<(u64, Vec<WorkOrderRow>)> {
         let filter = filter.clone();
         self.readers
-            .read(move |c| work_orders::list(c, site_id, &filter, offset, limit))
+            .read_in_place(move |c| work_orders::list(c, site_id, &filter, offset, limit))
             .await
     }
 
