@@ -43,8 +43,8 @@ impl Readers {
     /// (there and back) per call, and a create made three of them before its write. perf showed
     /// half of the async workers' time in the kernel's scheduler, not in SQLite; a point lookup
     /// costs less than the hand-off. Anything that may scan (lists, counts, a version's spec to
-    /// parse) stays on [`read`](Self::read), so that it never stalls the other requests of this
-    /// worker thread.
+    /// parse) goes through [`read_in_place`](Self::read_in_place) or [`read`](Self::read), so
+    /// that it never stalls the other requests of this worker thread.
     pub async fn read_now<T, F>(&self, f: F) -> StoreResult<T>
     where
         F: FnOnce(&Connection) -> StoreResult<T>,
@@ -88,21 +88,8 @@ impl Readers {
         {
             return self.read(f).await;
         }
-        let _spent = StoreTime(Instant::now());
-        let _permit = self
-            .permits
-            .acquire()
+        self.read_now(|c| tokio::task::block_in_place(|| f(c)))
             .await
-            .map_err(|_| StoreError::Backend("reader pool closed".into()))?;
-        let lent = Lent {
-            conn: self.idle.lock().expect("reader pool lock").pop(),
-            idle: &self.idle,
-        };
-        let conn = lent
-            .conn
-            .as_ref()
-            .expect("a permit guarantees an idle connection");
-        tokio::task::block_in_place(|| f(conn))
     }
 
     /// Runs `f` on an idle reader, on a blocking thread.
