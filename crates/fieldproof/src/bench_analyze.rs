@@ -25,8 +25,8 @@
 //!
 //! The photo clients stand for phones: what sending costs is theirs, not the server's machine's.
 //! So their thread runs at `SCHED_IDLE`, and they hand the kernel a photo's 1.5 MB request in
-//! pieces of 64 kB (`--photo-write-bytes`), through a small HTTP/1.1 client of their own
-//! ([`Http1`]). On loopback one `write` does the sending and the receiving side's TCP work, and
+//! pieces of 64 kB (`--photo-write-bytes`), through the load generator's HTTP/1.1 client
+//! ([`Connection`]). On loopback one `write` does the sending and the receiving side's TCP work, and
 //! a kernel without preemption in kernel code (`PREEMPT_NONE`) runs it to the end, whatever the
 //! thread's priority; a whole photo in one `write` held a core from the server's threads.
 
@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use base64::Engine as _;
 use fieldproof_api::{ApiConfig, AppState};
+use fieldproof_bench::http::Connection;
 use fieldproof_blobs::{Blobs, LocalBlobs};
 use fieldproof_store::Store;
 use fieldproof_store_sqlite::SqliteStore;
@@ -87,8 +88,8 @@ pub struct AnalyzeArgs {
     /// 2026-11-30 12:50 it was always "normal" (docs/PERFORMANCE.md).
     #[arg(long, default_value = "idle", value_parser = ["idle", "normal"])]
     pub photo_client_priority: String,
-    /// The most bytes of a photo's request body that the photo clients hand the kernel in one
-    /// `write` (the head goes in a `write` of its own); 0 hands it the whole body at once. On loopback the kernel does the sender's
+    /// The most bytes of a photo's request that the photo clients hand the kernel in one
+    /// `write`; 0 hands it the whole request at once. On loopback the kernel does the sender's
     /// and the receiver's TCP work inside that call, and a kernel built without preemption in
     /// kernel code (`PREEMPT_NONE`, the usual server build) lets nothing else run on that core
     /// until it returns, whatever the sender's priority. A photo reaches a real server in
@@ -249,7 +250,7 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
                 let before = ThreadTimes::now();
                 let sender = PhotoSender {
                     addr,
-                    auth: auth.clone(),
+                    key: key.clone(),
                     body,
                     idle: args.photo_client_priority == "idle",
                     write_bytes: args.photo_write_bytes,
@@ -496,12 +497,12 @@ impl PhotoResults {
     }
 }
 
-/// How the photo clients send: to the server at `addr`, as `auth`, the analysis request `body`,
-/// at most `write_bytes` of its body per `write` (0: all of it), from a `SCHED_IDLE` thread if
+/// How the photo clients send: to the server at `addr`, with `key`, the analysis request `body`,
+/// at most `write_bytes` of a request per `write` (0: all of it), from a `SCHED_IDLE` thread if
 /// `idle`.
 struct PhotoSender {
     addr: std::net::SocketAddr,
-    auth: String,
+    key: String,
     body: &'static str,
     idle: bool,
     write_bytes: usize,
@@ -512,8 +513,8 @@ struct PhotoSender {
 /// here they share neither the server's threads nor those of the CRUD clients that measure.
 /// With `idle` that thread is scheduled `SCHED_IDLE`, so that what sending costs (the phones'
 /// CPU in the field) does not hold back the server's threads (`--photo-client-priority`).
-/// They speak HTTP/1.1 through [`Http1`], which hands the kernel the body in pieces
-/// (`--photo-write-bytes`).
+/// They speak HTTP/1.1 through the load generator's own [`Connection`], which hands the
+/// kernel each request in pieces (`--photo-write-bytes`).
 fn photo_clients(
     clients: usize,
     sender: PhotoSender,
@@ -539,14 +540,12 @@ fn photo_clients(
                     let (sender, stop) = (sender.clone(), stop.clone());
                     tasks.push(tokio::spawn(async move {
                         let mut results = PhotoResults::default();
-                        let mut conn = None;
+                        // After a failed request it opens a new socket for the next.
+                        let mut conn =
+                            Connection::new(sender.addr).with_write_limit(sender.write_bytes);
                         while !stop.load(Ordering::Relaxed) {
                             let t = Instant::now();
                             let answer = analyze_raw(&mut conn, &sender).await;
-                            if answer.is_err() {
-                                // A connection in an unknown state is not reused.
-                                conn = None;
-                            }
                             results.record(answer.map(|v| (t.elapsed(), v)));
                         }
                         results
@@ -562,157 +561,27 @@ fn photo_clients(
     Ok(handle)
 }
 
-/// One photo client's turn through `conn` (opened if `None`): a work order, then the photo's
-/// analysis in it (see [`analyze_once`]).
-async fn analyze_raw(conn: &mut Option<Http1>, sender: &PhotoSender) -> Result<Value> {
-    if conn.is_none() {
-        *conn = Some(Http1::connect(sender.addr).await?);
-    }
-    let conn = conn.as_mut().expect("opened above");
-    let (status, wo) = conn
-        .request(
-            "POST",
-            "/v0.2/work-orders/",
-            &sender.auth,
-            json!({"name": "bench"}).to_string().as_bytes(),
-            0,
-        )
+/// One photo client's turn through `conn`: a work order, then the photo's analysis in it (see
+/// [`analyze_once`]).
+async fn analyze_raw(conn: &mut Connection, sender: &PhotoSender) -> Result<Value> {
+    let key = Some(sender.key.as_str());
+    let wo = json!({"name": "bench"}).to_string();
+    let created = conn
+        .send("POST", "/v0.2/work-orders/", key, Some(wo.as_bytes()))
         .await?;
-    let wo: Value = serde_json::from_slice(&wo)?;
+    let wo: Value = serde_json::from_slice(&created.body)?;
     let id = match wo["id"].as_str() {
-        Some(id) if status == 201 => id.to_string(),
-        _ => return Err(anyhow!("create answered {status}: {wo}")),
+        Some(id) if created.status == 201 => id.to_string(),
+        _ => return Err(anyhow!("create answered {}: {wo}", created.status)),
     };
-    let (status, answer) = conn
-        .request(
-            "POST",
-            &format!("/v0.2/work-orders/{id}/analyze/"),
-            &sender.auth,
-            sender.body.as_bytes(),
-            sender.write_bytes,
-        )
+    let path = format!("/v0.2/work-orders/{id}/analyze/");
+    let answer = conn
+        .send("POST", &path, key, Some(sender.body.as_bytes()))
         .await?;
-    if status != 200 {
-        return Err(anyhow!("analysis answered {status}"));
+    if answer.status != 200 {
+        return Err(anyhow!("analysis answered {}", answer.status));
     }
-    checked_analysis(serde_json::from_slice(&answer)?)
-}
-
-/// A keep-alive HTTP/1.1 connection written by hand, for the photo clients: unlike a general
-/// client it says how many bytes go to the kernel per `write` (see `--photo-write-bytes`). It
-/// sends JSON and reads answers that carry a `Content-Length`, as every answer of the API that
-/// the photo clients call does.
-struct Http1 {
-    stream: tokio::net::TcpStream,
-    /// Bytes read and not yet consumed.
-    buf: Vec<u8>,
-}
-
-/// The longest answer head that [`Http1`] accepts.
-const MAX_HEAD: usize = 64 * 1024;
-
-impl Http1 {
-    async fn connect(addr: std::net::SocketAddr) -> Result<Self> {
-        let stream = tokio::net::TcpStream::connect(addr).await?;
-        // The head and the body go in separate writes; Nagle's algorithm would hold the second.
-        stream.set_nodelay(true)?;
-        Ok(Self {
-            stream,
-            buf: Vec::new(),
-        })
-    }
-
-    /// Sends a request with a JSON `body`, at most `piece` bytes per `write` (0: as many as the
-    /// kernel takes), and returns the answer's status and body.
-    async fn request(
-        &mut self,
-        method: &str,
-        path: &str,
-        auth: &str,
-        body: &[u8],
-        piece: usize,
-    ) -> Result<(u16, Vec<u8>)> {
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: {auth}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        self.write(head.as_bytes(), 0).await?;
-        self.write(body, piece).await?;
-        self.answer().await
-    }
-
-    async fn write(&self, mut bytes: &[u8], piece: usize) -> Result<()> {
-        while !bytes.is_empty() {
-            let n = if piece == 0 {
-                bytes.len()
-            } else {
-                piece.min(bytes.len())
-            };
-            self.stream.writable().await?;
-            match self.stream.try_write(&bytes[..n]) {
-                Ok(written) => bytes = &bytes[written..],
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
-    }
-
-    /// Reads more bytes into `buf`; an error at the end of the stream.
-    async fn fill(&mut self) -> Result<()> {
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            self.stream.readable().await?;
-            match self.stream.try_read(&mut chunk) {
-                Ok(0) => return Err(anyhow!("the server closed the connection")),
-                Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
-                    return Ok(());
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
-    async fn answer(&mut self) -> Result<(u16, Vec<u8>)> {
-        let head_end = loop {
-            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            if self.buf.len() > MAX_HEAD {
-                return Err(anyhow!("an answer's head is over {MAX_HEAD} bytes"));
-            }
-            self.fill().await?;
-        };
-        let (status, length) = parse_head(&self.buf[..head_end])?;
-        while self.buf.len() < head_end + length {
-            self.fill().await?;
-        }
-        let body = self.buf[head_end..head_end + length].to_vec();
-        self.buf.drain(..head_end + length);
-        Ok((status, body))
-    }
-}
-
-/// The status and `Content-Length` of an HTTP/1.1 answer's head (status line and headers, up to
-/// and with the blank line).
-fn parse_head(head: &[u8]) -> Result<(u16, usize)> {
-    let head = std::str::from_utf8(head).map_err(|_| anyhow!("an answer's head is not UTF-8"))?;
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.strip_prefix("HTTP/1.1 "))
-        .and_then(|l| l.get(..3))
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| anyhow!("not an HTTP/1.1 status line: {head:?}"))?;
-    let length = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse().ok())
-        .ok_or_else(|| anyhow!("an answer without a Content-Length: {head:?}"))?;
-    Ok((status, length))
+    checked_analysis(serde_json::from_slice(&answer.body)?)
 }
 
 async fn analyze_once(
@@ -1497,58 +1366,6 @@ TLB:       2668       2802   TLB shootdowns\n";
             Some([9102 + 7222, 68501 + 68182, 2668 + 2802])
         );
         assert_eq!(super::ipi_counts("RES: 1 2 Rescheduling\n"), None);
-    }
-
-    #[test]
-    fn an_answer_head_gives_its_status_and_length() {
-        let head =
-            b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\nContent-Length: 42\r\n\r\n";
-        assert_eq!(super::parse_head(head).unwrap(), (201, 42));
-        let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
-        assert!(super::parse_head(chunked).is_err());
-        assert!(super::parse_head(b"HTTP/1.0 200 OK\r\ncontent-length: 1\r\n\r\n").is_err());
-    }
-
-    /// The hand-written client against a real HTTP server on loopback: a body sent in small
-    /// pieces arrives whole, and the connection carries the next request.
-    #[tokio::test]
-    async fn the_photo_clients_connection_sends_in_pieces_and_is_kept() {
-        use axum::routing::post;
-        let app = axum::Router::new().route(
-            "/echo",
-            post(
-                |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
-                    let auth = headers["authorization"]
-                        .to_str()
-                        .unwrap_or_default()
-                        .to_string();
-                    let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
-                    serde_json::json!({"len": body.len(), "sum": sum, "auth": auth}).to_string()
-                },
-            ),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let mut conn = super::Http1::connect(addr).await.unwrap();
-        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-        let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
-        for piece in [4096, 0] {
-            let (status, answer) = conn
-                .request("POST", "/echo", "Token k", &body, piece)
-                .await
-                .unwrap();
-            let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
-            assert_eq!(status, 200);
-            assert_eq!(answer["len"], 300_000);
-            assert_eq!(answer["sum"], sum);
-            assert_eq!(answer["auth"], "Token k");
-        }
-        let (status, _) = conn
-            .request("POST", "/nowhere", "Token k", b"{}", 0)
-            .await
-            .unwrap();
-        assert_eq!(status, 404);
     }
 
     #[test]
