@@ -25,10 +25,8 @@
 //!
 //! The photo clients stand for phones: what sending costs is theirs, not the server's machine's.
 //! So their thread runs at `SCHED_IDLE`, and they hand the kernel a photo's 1.5 MB request in
-//! pieces of 64 kB (`--photo-write-bytes`), through the load generator's HTTP/1.1 client
-//! ([`Connection`]). On loopback one `write` does the sending and the receiving side's TCP work, and
-//! a kernel without preemption in kernel code (`PREEMPT_NONE`) runs it to the end, whatever the
-//! thread's priority; a whole photo in one `write` held a core from the server's threads.
+//! pieces of 64 kB through the load generator's HTTP/1.1 client ([`Connection`]); why the
+//! pieces matter is on `--photo-write-bytes`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -215,7 +213,14 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
         if analysis_threads == 1 { "" } else { "s" }, analysis_priority);
 
     // Warm-up: the first analysis of a version embeds the example photos.
-    analyze_once(&client, &base, &auth, body).await?;
+    let sender = Arc::new(PhotoSender {
+        addr,
+        key: key.clone(),
+        body,
+        idle: args.photo_client_priority == "idle",
+        write_bytes: args.photo_write_bytes,
+    });
+    analyze_raw(&mut Connection::new(addr), &sender).await?;
     seed(&client, &base, &auth, args.seed_work_orders).await?;
 
     // The conditions take turns in blocks (see `block_order`), so that whatever the machine does
@@ -248,14 +253,7 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
         let photo_run = match condition {
             Condition::Analyses => {
                 let before = ThreadTimes::now();
-                let sender = PhotoSender {
-                    addr,
-                    key: key.clone(),
-                    body,
-                    idle: args.photo_client_priority == "idle",
-                    write_bytes: args.photo_write_bytes,
-                };
-                let handle = photo_clients(args.clients, sender, stop.clone())?;
+                let handle = photo_clients(args.clients, sender.clone(), stop.clone())?;
                 Some((Instant::now(), before, handle))
             }
             _ => None,
@@ -517,7 +515,7 @@ struct PhotoSender {
 /// kernel each request in pieces (`--photo-write-bytes`).
 fn photo_clients(
     clients: usize,
-    sender: PhotoSender,
+    sender: Arc<PhotoSender>,
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<Result<PhotoResults>>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -533,7 +531,6 @@ fn photo_clients(
                     );
                 }
             }
-            let sender = Arc::new(sender);
             runtime.block_on(async move {
                 let mut tasks = Vec::new();
                 for _ in 0..clients {
@@ -561,8 +558,8 @@ fn photo_clients(
     Ok(handle)
 }
 
-/// One photo client's turn through `conn`: a work order, then the photo's analysis in it (see
-/// [`analyze_once`]).
+/// One photo client's turn through `conn`: a work order (each analysis gets one of its own:
+/// see the module's doc), then the photo's analysis in it.
 async fn analyze_raw(conn: &mut Connection, sender: &PhotoSender) -> Result<Value> {
     let key = Some(sender.key.as_str());
     let wo = json!({"name": "bench"}).to_string();
@@ -582,37 +579,6 @@ async fn analyze_raw(conn: &mut Connection, sender: &PhotoSender) -> Result<Valu
         return Err(anyhow!("analysis answered {}", answer.status));
     }
     checked_analysis(serde_json::from_slice(&answer.body)?)
-}
-
-async fn analyze_once(
-    client: &reqwest::Client,
-    base: &str,
-    auth: &str,
-    body: &'static str,
-) -> Result<Value> {
-    let wo: Value = client
-        .post(format!("{base}/v0.2/work-orders/"))
-        .header("Authorization", auth)
-        .header("Content-Type", "application/json")
-        .body(json!({"name": "bench"}).to_string())
-        .send()
-        .await?
-        .json()
-        .await?;
-    let id = wo["id"]
-        .as_str()
-        .ok_or_else(|| anyhow!("create failed: {wo}"))?;
-    let resp = client
-        .post(format!("{base}/v0.2/work-orders/{id}/analyze/"))
-        .header("Authorization", auth)
-        .header("Content-Type", "application/json")
-        .body(body)
-        .send()
-        .await?;
-    if !resp.status().is_success() {
-        return Err(anyhow!("analysis answered {}", resp.status()));
-    }
-    checked_analysis(resp.json().await?)
 }
 
 /// An analysis's answer, unless the photo failed data conformity: then the models did not run
