@@ -19,9 +19,11 @@
 //! The server runs in this process on loopback with the real models, a temporary SQLite file and
 //! blob directory, on a runtime of its own, as `fieldproof serve` would; the clients that send
 //! photos run on a thread of their own, and the CRUD clients that measure on the process's main
-//! runtime: no two of them share request threads. Every analysis goes to a work order of its
-//! own: the duplicate check compares a photo with the earlier ones of its work order, and a
-//! duplicate would skip the models.
+//! runtime: no two of them share request threads. Each photo client creates a work order and
+//! sends it `--photos-per-work-order` different photos (2 by default: the demo application's
+//! work order proves the equipment before and after the intervention), then starts the next: the
+//! duplicate check compares a photo with the earlier ones of its work order, and a duplicate
+//! would skip the models.
 //!
 //! The photo clients stand for phones: what sending costs is theirs, not the server's machine's.
 //! So their thread runs at `SCHED_IDLE`, and they hand the kernel a photo's 1.5 MB request in
@@ -63,9 +65,18 @@ pub struct AnalyzeArgs {
     /// CRUD requests per second, over all connections (an open loop: see `crud`).
     #[arg(long, default_value_t = 400.0)]
     pub crud_rate: f64,
-    /// A JPEG to send instead of the generated 1 MB photo.
+    /// A JPEG to send instead of the generated 1 MB photos; repeat it to give each work order
+    /// as many different photos as `--photos-per-work-order` asks for.
     #[arg(long)]
-    pub photo: Option<std::path::PathBuf>,
+    pub photo: Vec<std::path::PathBuf>,
+    /// Photos each photo client analyses in one work order before it creates the next, each a
+    /// different photo (the duplicate check would skip the models on a photo sent twice). A
+    /// work order of the demo application has two task groups, the equipment before and after
+    /// the intervention, so it takes two photos at least; every one goes to the costlier group,
+    /// so that no analysis costs less. 1 gives each analysis a work order of its own, as until
+    /// 2026-11-30 19:00 (docs/PERFORMANCE.md).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub photos_per_work_order: u32,
     /// How the analysis threads yield the CPU to requests, as the server's setting: "idle"
     /// (SCHED_IDLE) or "nice".
     #[arg(long, default_value = "idle", value_parser = ["idle", "nice"])]
@@ -135,6 +146,14 @@ fn median(v: &mut [f64]) -> f64 {
 /// A photo-like JPEG of about 1 MB: a textured, lit scene with noise (noise is what makes real
 /// photos large), 1600x1200.
 pub fn photo_1mb() -> Vec<u8> {
+    photo_1mb_variant(0)
+}
+
+/// The `k`-th of the benchmark's 1 MB photos: [`photo_1mb`] for 0, and for each other `k` the
+/// same scene lit unevenly, each of 9x8 regions brighter or darker by its own amount, so that no
+/// two are duplicates to the duplicate check (a difference hash of 9x8 cells) at the same size
+/// and cost.
+pub fn photo_1mb_variant(k: u32) -> Vec<u8> {
     let mut seed = 0x2545F491u32;
     let mut rnd = move || {
         seed ^= seed << 13;
@@ -142,8 +161,20 @@ pub fn photo_1mb() -> Vec<u8> {
         seed ^= seed << 5;
         seed
     };
+    // 0.75-1.25 per region, from a hash of (k, region); 1 everywhere for k = 0.
+    let region = |x: u32, y: u32| -> f32 {
+        if k == 0 {
+            return 1.0;
+        }
+        let mut h = (k.wrapping_mul(0x9E37_79B9) ^ (x * 9 / 1600) ^ ((y * 8 / 1200) << 4))
+            .wrapping_mul(0x85EB_CA6B);
+        h ^= h >> 13;
+        h = h.wrapping_mul(0xC2B2_AE35);
+        h ^= h >> 16;
+        0.75 + 0.5 * (h % 1000) as f32 / 1000.0
+    };
     let img = image::RgbImage::from_fn(1600, 1200, |x, y| {
-        let light = 0.6 + 0.4 * (x as f32 / 1600.0);
+        let light = (0.6 + 0.4 * (x as f32 / 1600.0)) * region(x, y);
         let tile = if (x / 80 + y / 80) % 2 == 0 {
             150.0
         } else {
@@ -163,6 +194,39 @@ pub fn photo_1mb() -> Vec<u8> {
 }
 
 pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Result<()> {
+    let per_work_order = args.photos_per_work_order as usize;
+    let photos: Vec<Vec<u8>> = if args.photo.is_empty() {
+        (0..per_work_order as u32).map(photo_1mb_variant).collect()
+    } else if args.photo.len() < per_work_order {
+        return Err(anyhow!(
+            "{} photo{} given for {per_work_order} photos per work order: give as many different photos with --photo, or set --photos-per-work-order {}",
+            args.photo.len(),
+            if args.photo.len() == 1 { "" } else { "s" },
+            args.photo.len()
+        ));
+    } else {
+        args.photo
+            .iter()
+            .take(per_work_order)
+            .map(|p| std::fs::read(p).with_context(|| format!("cannot read {}", p.display())))
+            .collect::<Result<_>>()?
+    };
+    // One body per photo for the whole run, sent without a copy per request (the client shares
+    // the cores with the server it measures).
+    let bodies: Vec<&'static str> = photos
+        .iter()
+        .map(|photo| {
+            &*Box::leak(
+                json!({"inputs": [
+                    {"name": "image_input", "data": {"type": "image", "value": format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(photo))}},
+                    {"name": "context", "data": {"type": "text", "value": "equipment-after-intervention"}}
+                ]})
+                .to_string()
+                .into_boxed_str(),
+            )
+        })
+        .collect();
+    let photo_mb = photos.iter().map(Vec::len).sum::<usize>() as f64 / photos.len() as f64 / 1e6;
     let dir = fresh_dir(args.work_dir.as_deref())?;
     let blob_dir = fresh_dir(args.blob_dir.as_deref().or(Some(&dir)))?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("bench.sqlite"))?);
@@ -187,25 +251,11 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     let state = AppState::new(store, blobs, engine, config);
     let (stop_server, server) = start_server(listener, state)?;
     let base = format!("http://{addr}");
-    let photo = match &args.photo {
-        Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
-        None => photo_1mb(),
-    };
-    // One body for the whole run, sent without a copy per request (the client shares the cores
-    // with the server it measures).
-    let body: &'static str = Box::leak(
-        json!({"inputs": [
-            {"name": "image_input", "data": {"type": "image", "value": format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(&photo))}},
-            {"name": "context", "data": {"type": "text", "value": "equipment-after-intervention"}}
-        ]})
-        .to_string()
-        .into_boxed_str(),
-    );
     let client = reqwest::Client::new();
     let auth = format!("Token {key}");
     let (clients, rate) = (args.crud_clients.max(1), args.crud_rate.max(1.0));
-    println!("fieldproof bench analyze: photo {:.2} MB, {} analysis clients (closed loop, {}, writes of {}), CRUD at {:.0} requests/s over {} connections (open loop), {} s of each condition in blocks of {} s, {} cores, {} analysis thread{} at {}",
-        photo.len() as f64 / 1e6, args.clients,
+    println!("fieldproof bench analyze: photos of {photo_mb:.2} MB, {per_work_order} per work order, {} analysis clients (closed loop, {}, writes of {}), CRUD at {:.0} requests/s over {} connections (open loop), {} s of each condition in blocks of {} s, {} cores, {} analysis thread{} at {}",
+        args.clients,
         if args.photo_client_priority == "idle" { "sending at SCHED_IDLE" } else { "sending at normal priority" },
         match args.photo_write_bytes { 0 => "whole".to_string(), n => format!("{} kB", n / 1024) },
         rate, clients, args.seconds, args.block_seconds,
@@ -216,11 +266,14 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     let sender = Arc::new(PhotoSender {
         addr,
         key: key.clone(),
-        body,
+        bodies,
         idle: args.photo_client_priority == "idle",
         write_bytes: args.photo_write_bytes,
     });
-    analyze_raw(&mut Connection::new(addr), &sender).await?;
+    let warm_up = analyze_raw(&mut Connection::new(addr), &sender, &AtomicBool::new(false)).await;
+    if let Some(Err(e)) = warm_up.into_iter().find(Result::is_err) {
+        return Err(e.context("the warm-up's analyses failed"));
+    }
     seed(&client, &base, &auth, args.seed_work_orders).await?;
 
     // The conditions take turns in blocks (see `block_order`), so that whatever the machine does
@@ -495,13 +548,13 @@ impl PhotoResults {
     }
 }
 
-/// How the photo clients send: to the server at `addr`, with `key`, the analysis request `body`,
-/// at most `write_bytes` of a request per `write` (0: all of it), from a `SCHED_IDLE` thread if
-/// `idle`.
+/// How the photo clients send: to the server at `addr`, with `key`, the analysis requests'
+/// `bodies` (one per photo of a work order), at most `write_bytes` of a request per `write` (0:
+/// all of it), from a `SCHED_IDLE` thread if `idle`.
 struct PhotoSender {
     addr: std::net::SocketAddr,
     key: String,
-    body: &'static str,
+    bodies: Vec<&'static str>,
     idle: bool,
     write_bytes: usize,
 }
@@ -541,9 +594,9 @@ fn photo_clients(
                         let mut conn =
                             Connection::new(sender.addr).with_write_limit(sender.write_bytes);
                         while !stop.load(Ordering::Relaxed) {
-                            let t = Instant::now();
-                            let answer = analyze_raw(&mut conn, &sender).await;
-                            results.record(answer.map(|v| (t.elapsed(), v)));
+                            for answer in analyze_raw(&mut conn, &sender, &stop).await {
+                                results.record(answer);
+                            }
                         }
                         results
                     }));
@@ -558,27 +611,50 @@ fn photo_clients(
     Ok(handle)
 }
 
-/// One photo client's turn through `conn`: a work order (each analysis gets one of its own:
-/// see the module's doc), then the photo's analysis in it.
-async fn analyze_raw(conn: &mut Connection, sender: &PhotoSender) -> Result<Value> {
+/// One photo client's turn through `conn`: a work order, then the analysis of each photo in it,
+/// until `stop`. Each answer comes with its latency; the first photo's includes the work order's
+/// creation. A failed creation is the turn's one answer.
+async fn analyze_raw(
+    conn: &mut Connection,
+    sender: &PhotoSender,
+    stop: &AtomicBool,
+) -> Vec<Result<(Duration, Value)>> {
     let key = Some(sender.key.as_str());
-    let wo = json!({"name": "bench"}).to_string();
-    let created = conn
-        .send("POST", "/v0.2/work-orders/", key, Some(wo.as_bytes()))
-        .await?;
-    let wo: Value = serde_json::from_slice(&created.body)?;
-    let id = match wo["id"].as_str() {
-        Some(id) if created.status == 201 => id.to_string(),
-        _ => return Err(anyhow!("create answered {}: {wo}", created.status)),
+    let started = Instant::now();
+    let created = async {
+        let wo = json!({"name": "bench"}).to_string();
+        let created = conn
+            .send("POST", "/v0.2/work-orders/", key, Some(wo.as_bytes()))
+            .await?;
+        let wo: Value = serde_json::from_slice(&created.body)?;
+        match wo["id"].as_str() {
+            Some(id) if created.status == 201 => Ok(format!("/v0.2/work-orders/{id}/analyze/")),
+            _ => Err(anyhow!("create answered {}: {wo}", created.status)),
+        }
     };
-    let path = format!("/v0.2/work-orders/{id}/analyze/");
-    let answer = conn
-        .send("POST", &path, key, Some(sender.body.as_bytes()))
-        .await?;
-    if answer.status != 200 {
-        return Err(anyhow!("analysis answered {}", answer.status));
+    let path = match created.await {
+        Ok(path) => path,
+        Err(e) => return vec![Err(e)],
+    };
+    let mut answers = Vec::with_capacity(sender.bodies.len());
+    let mut t = started;
+    for (i, body) in sender.bodies.iter().enumerate() {
+        if i > 0 {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            t = Instant::now();
+        }
+        let answer = async {
+            let answer = conn.send("POST", &path, key, Some(body.as_bytes())).await?;
+            if answer.status != 200 {
+                return Err(anyhow!("analysis answered {}", answer.status));
+            }
+            checked_analysis(serde_json::from_slice(&answer.body)?)
+        };
+        answers.push(answer.await.map(|v| (t.elapsed(), v)));
     }
-    checked_analysis(serde_json::from_slice(&answer.body)?)
+    answers
 }
 
 /// An analysis's answer, unless the photo failed data conformity: then the models did not run
@@ -1349,6 +1425,29 @@ TLB:       2668       2802   TLB shootdowns\n";
         assert!((0.9..1.3).contains(&mb), "{mb:.2} MB");
         let img = image::load_from_memory(&photo).unwrap();
         assert_eq!((img.width(), img.height()), (1600, 1200));
+    }
+
+    /// The photos of one work order are all about 1 MB, and no two are duplicates to the
+    /// duplicate check: the demo application counts a photo within 6 bits of an earlier one of
+    /// its work order as sent twice, and then the models would not run.
+    #[test]
+    fn a_work_orders_photos_are_not_duplicates_of_each_other() {
+        use fieldproof_vision::checks::{dhash, hamming_distance, Grey, WORKING_SIDE};
+        let hashes: Vec<u64> = (0..16)
+            .map(|k| {
+                let photo = super::photo_1mb_variant(k);
+                let mb = photo.len() as f64 / 1e6;
+                assert!((0.9..1.3).contains(&mb), "photo {k}: {mb:.2} MB");
+                let img = image::load_from_memory(&photo).unwrap().to_rgb8();
+                dhash(&Grey::working_copy(&img, WORKING_SIDE))
+            })
+            .collect();
+        for (a, ha) in hashes.iter().enumerate() {
+            for (b, hb) in hashes.iter().enumerate().skip(a + 1) {
+                let d = hamming_distance(*ha, *hb);
+                assert!(d > 12, "photos {a} and {b} differ in {d} bits only");
+            }
+        }
     }
 
     /// The counters behind "the rest of the machine": a busy loop in this process moves this
