@@ -59,6 +59,11 @@ pub struct AnalyzeArgs {
     /// Concurrent analysis clients.
     #[arg(long, default_value_t = 4)]
     pub clients: usize,
+    /// Analyses per second the photo clients send together, each work order's photos back to
+    /// back, at fixed times (an open loop); 0 sends them as fast as the server answers (a closed
+    /// loop that keeps every analysis thread busy).
+    #[arg(long, default_value_t = 0.0)]
+    pub analysis_rate: f64,
     /// CRUD connections.
     #[arg(long, default_value_t = 16)]
     pub crud_clients: usize,
@@ -75,7 +80,7 @@ pub struct AnalyzeArgs {
     /// the intervention, so it takes two photos at least; every one goes to the costlier group,
     /// so that no analysis costs less. 1 gives each analysis a work order of its own, as until
     /// 2026-11-30 19:00 (docs/PERFORMANCE.md).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=8))]
     pub photos_per_work_order: u32,
     /// How the analysis threads yield the CPU to requests, as the server's setting: "idle"
     /// (SCHED_IDLE) or "nice".
@@ -254,8 +259,9 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     let client = reqwest::Client::new();
     let auth = format!("Token {key}");
     let (clients, rate) = (args.crud_clients.max(1), args.crud_rate.max(1.0));
-    println!("fieldproof bench analyze: photos of {photo_mb:.2} MB, {per_work_order} per work order, {} analysis clients (closed loop, {}, writes of {}), CRUD at {:.0} requests/s over {} connections (open loop), {} s of each condition in blocks of {} s, {} cores, {} analysis thread{} at {}",
+    println!("fieldproof bench analyze: photos of {photo_mb:.2} MB, {per_work_order} per work order, {} analysis clients ({}, {}, writes of {}), CRUD at {:.0} requests/s over {} connections (open loop), {} s of each condition in blocks of {} s, {} cores, {} analysis thread{} at {}",
         args.clients,
+        if args.analysis_rate > 0.0 { format!("open loop at {} analyses/s", args.analysis_rate) } else { "closed loop".to_string() },
         if args.photo_client_priority == "idle" { "sending at SCHED_IDLE" } else { "sending at normal priority" },
         match args.photo_write_bytes { 0 => "whole".to_string(), n => format!("{} kB", n / 1024) },
         rate, clients, args.seconds, args.block_seconds,
@@ -266,6 +272,11 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     let sender = Arc::new(PhotoSender {
         addr,
         key: key.clone(),
+        turn_every: (args.analysis_rate > 0.0).then(|| {
+            Duration::from_secs_f64(
+                args.clients.max(1) as f64 * per_work_order as f64 / args.analysis_rate,
+            )
+        }),
         bodies,
         idle: args.photo_client_priority == "idle",
         write_bytes: args.photo_write_bytes,
@@ -555,11 +566,14 @@ struct PhotoSender {
     addr: std::net::SocketAddr,
     key: String,
     bodies: Vec<&'static str>,
+    /// Each client's time between two work orders, with `--analysis-rate`; none: back to back.
+    turn_every: Option<Duration>,
     idle: bool,
     write_bytes: usize,
 }
 
-/// `clients` closed-loop clients that send the photo for analysis until `stop`, on a thread and
+/// `clients` clients that send photos for analysis until `stop`, back to back (a closed loop) or
+/// one work order's photos every `turn_every` each (an open loop), on a thread and
 /// runtime of their own (`fp-bench-photos`): in the field they are phones on the network, so
 /// here they share neither the server's threads nor those of the CRUD clients that measure.
 /// With `idle` that thread is scheduled `SCHED_IDLE`, so that what sending costs (the phones'
@@ -586,14 +600,30 @@ fn photo_clients(
             }
             runtime.block_on(async move {
                 let mut tasks = Vec::new();
-                for _ in 0..clients {
+                let start = tokio::time::Instant::now();
+                for c in 0..clients {
                     let (sender, stop) = (sender.clone(), stop.clone());
                     tasks.push(tokio::spawn(async move {
                         let mut results = PhotoResults::default();
                         // After a failed request it opens a new socket for the next.
                         let mut conn =
                             Connection::new(sender.addr).with_write_limit(sender.write_bytes);
-                        while !stop.load(Ordering::Relaxed) {
+                        // With a rate, the clients start staggered over one turn.
+                        let mut due = sender
+                            .turn_every
+                            .map(|every| start + every.mul_f64(c as f64 / clients as f64));
+                        'turns: while !stop.load(Ordering::Relaxed) {
+                            if let (Some(at), Some(every)) = (due.as_mut(), sender.turn_every) {
+                                // In steps, so that the block's end is seen within 50 ms.
+                                while tokio::time::Instant::now() < *at {
+                                    if stop.load(Ordering::Relaxed) {
+                                        break 'turns;
+                                    }
+                                    let step = *at - tokio::time::Instant::now();
+                                    tokio::time::sleep(step.min(Duration::from_millis(50))).await;
+                                }
+                                *at += every;
+                            }
                             for answer in analyze_raw(&mut conn, &sender, &stop).await {
                                 results.record(answer);
                             }
@@ -1433,7 +1463,7 @@ TLB:       2668       2802   TLB shootdowns\n";
     #[test]
     fn a_work_orders_photos_are_not_duplicates_of_each_other() {
         use fieldproof_vision::checks::{dhash, hamming_distance, Grey, WORKING_SIDE};
-        let hashes: Vec<u64> = (0..16)
+        let hashes: Vec<u64> = (0..8)
             .map(|k| {
                 let photo = super::photo_1mb_variant(k);
                 let mb = photo.len() as f64 / 1e6;
@@ -1456,8 +1486,11 @@ TLB:       2668       2802   TLB shootdowns\n";
     #[test]
     fn cpu_times_count_this_process() {
         let a = super::CpuTimes::now().expect("/proc/stat and /proc/self/stat are readable");
-        // Spin until this process has used 10 clock ticks (100 ms) of CPU, however loaded the
-        // machine is; a counter read from the wrong field would never get there.
+        // Spin until this process has used 10 clock ticks (100 ms) of CPU and the machine's
+        // busy time has moved as much, however loaded the machine is; a counter read from the
+        // wrong field would never get there. (Both at once: the process's time counts the other
+        // tests' threads too, exactly, while the machine's counts whole ticks, so the first can
+        // run ahead of the second over a short time.)
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         let mut x = 0u64;
         let b = loop {
@@ -1465,7 +1498,8 @@ TLB:       2668       2802   TLB shootdowns\n";
                 x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
             }
             let b = super::CpuTimes::now().unwrap();
-            if b.ours >= a.ours + 10 || std::time::Instant::now() > deadline {
+            let moved = b.ours >= a.ours + 10 && b.busy >= a.busy + 10;
+            if moved || std::time::Instant::now() > deadline {
                 break b;
             }
         };
