@@ -61,7 +61,8 @@ pub struct AnalyzeArgs {
     pub clients: usize,
     /// Analyses per second the photo clients send together, each work order's photos back to
     /// back, at fixed times (an open loop); 0 sends them as fast as the server answers (a closed
-    /// loop that keeps every analysis thread busy).
+    /// loop that keeps every analysis thread busy). A client that falls behind its times sends
+    /// back to back until it catches up.
     #[arg(long, default_value_t = 0.0)]
     pub analysis_rate: f64,
     /// CRUD connections.
@@ -79,7 +80,7 @@ pub struct AnalyzeArgs {
     /// work order of the demo application has two task groups, the equipment before and after
     /// the intervention, so it takes two photos at least; every one goes to the costlier group,
     /// so that no analysis costs less. 1 gives each analysis a work order of its own, as until
-    /// 2026-11-30 19:00 (docs/PERFORMANCE.md).
+    /// 2026-11-30 18:20 (docs/PERFORMANCE.md).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=8))]
     pub photos_per_work_order: u32,
     /// How the analysis threads yield the CPU to requests, as the server's setting: "idle"
@@ -199,6 +200,12 @@ pub fn photo_1mb_variant(k: u32) -> Vec<u8> {
 }
 
 pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Result<()> {
+    if !(args.analysis_rate >= 0.0 && args.analysis_rate.is_finite()) {
+        return Err(anyhow!(
+            "--analysis-rate must be a number of analyses per second, 0 or more (0: as fast as the server answers), not {}",
+            args.analysis_rate
+        ));
+    }
     let per_work_order = args.photos_per_work_order as usize;
     let photos: Vec<Vec<u8>> = if args.photo.is_empty() {
         (0..per_work_order as u32).map(photo_1mb_variant).collect()
