@@ -609,21 +609,26 @@ fn photo_clients(
                         // After a failed request it opens a new socket for the next.
                         let mut conn =
                             Connection::new(sender.addr).with_write_limit(sender.write_bytes);
-                        // With a rate, the clients start staggered over one turn.
-                        let mut due = sender
-                            .turn_every
-                            .map(|every| start + every.mul_f64(c as f64 / clients as f64));
+                        // With a rate: this client's next turn, and the time between two; the
+                        // clients start staggered over one turn.
+                        let mut turn = sender.turn_every.map(|every| {
+                            (start + every.mul_f64(c as f64 / clients as f64), every)
+                        });
                         'turns: while !stop.load(Ordering::Relaxed) {
-                            if let (Some(at), Some(every)) = (due.as_mut(), sender.turn_every) {
+                            if let Some((at, every)) = turn.as_mut() {
                                 // In steps, so that the block's end is seen within 50 ms.
-                                while tokio::time::Instant::now() < *at {
+                                loop {
+                                    let now = tokio::time::Instant::now();
+                                    if now >= *at {
+                                        break;
+                                    }
                                     if stop.load(Ordering::Relaxed) {
                                         break 'turns;
                                     }
-                                    let step = *at - tokio::time::Instant::now();
-                                    tokio::time::sleep(step.min(Duration::from_millis(50))).await;
+                                    let step = (*at - now).min(Duration::from_millis(50));
+                                    tokio::time::sleep(step).await;
                                 }
-                                *at += every;
+                                *at += *every;
                             }
                             for answer in analyze_raw(&mut conn, &sender, &stop).await {
                                 results.record(answer);
