@@ -723,7 +723,7 @@ async fn read_multipart(state: &AppState, req: Request) -> ApiResult<Received> {
     let mut file: Option<Vec<u8>> = None;
     let mut context = None;
     let mut files = 0;
-    let mut total = 0usize;
+    let (mut total, mut since_yield) = (0usize, 0usize);
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
@@ -745,6 +745,13 @@ async fn read_multipart(state: &AppState, req: Request) -> ApiResult<Received> {
                         return Err(ApiError::PayloadTooLarge(MAX_ANALYSIS_BODY));
                     }
                     data.extend_from_slice(&chunk);
+                    // As in `receive`: the thread's other requests run between the pieces of
+                    // a file of megabytes.
+                    since_yield += chunk.len();
+                    if since_yield >= YIELD_EVERY {
+                        since_yield = 0;
+                        tokio::task::yield_now().await;
+                    }
                 }
                 Ok(None) => break,
                 Err(e) => {

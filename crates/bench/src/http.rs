@@ -23,7 +23,7 @@ pub struct Response {
 pub struct Connection {
     addr: SocketAddr,
     stream: Option<TcpStream>,
-    /// The header lines sent with every request (`Host`, `Content-Type`).
+    /// The header line sent with every request (`Host`).
     fixed: String,
     out: Vec<u8>,
     input: Vec<u8>,
@@ -35,7 +35,7 @@ impl Connection {
     /// A connection to `addr`. Nothing is opened until [`connect`](Self::connect) or the first
     /// request.
     pub fn new(addr: SocketAddr) -> Self {
-        let fixed = format!("Host: {addr}\r\nContent-Type: application/json\r\n");
+        let fixed = format!("Host: {addr}\r\n");
         Self {
             addr,
             stream: None,
@@ -64,9 +64,9 @@ impl Connection {
         Ok(())
     }
 
-    /// Sends one request (with `Authorization: Token <key>` when a key is given) and reads its
-    /// response. After an error the socket is dropped and the next request opens a new one (a
-    /// request is never retried: the caller counts the error).
+    /// Sends one JSON request (with `Authorization: Token <key>` when a key is given) and reads
+    /// its response. After an error the socket is dropped and the next request opens a new one
+    /// (a request is never retried: the caller counts the error).
     pub async fn send(
         &mut self,
         method: &str,
@@ -74,10 +74,24 @@ impl Connection {
         key: Option<&str>,
         body: Option<&[u8]>,
     ) -> io::Result<Response> {
+        self.send_as(method, path, key, "application/json", body)
+            .await
+    }
+
+    /// [`send`](Self::send) with a body of another `content_type` (a `multipart/form-data` one
+    /// names its boundary).
+    pub async fn send_as(
+        &mut self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        content_type: &str,
+        body: Option<&[u8]>,
+    ) -> io::Result<Response> {
         if self.stream.is_none() {
             self.connect().await?;
         }
-        let result = self.exchange(method, path, key, body).await;
+        let result = self.exchange(method, path, key, content_type, body).await;
         match &result {
             Ok((_, keep_alive)) if *keep_alive => {}
             _ => self.stream = None,
@@ -90,11 +104,16 @@ impl Connection {
         method: &str,
         path: &str,
         key: Option<&str>,
+        content_type: &str,
         body: Option<&[u8]>,
     ) -> io::Result<(Response, bool)> {
         let body = body.unwrap_or_default();
         self.out.clear();
-        write!(self.out, "{method} {path} HTTP/1.1\r\n{}", self.fixed)?;
+        write!(
+            self.out,
+            "{method} {path} HTTP/1.1\r\n{}Content-Type: {content_type}\r\n",
+            self.fixed
+        )?;
         if let Some(key) = key {
             write!(self.out, "Authorization: Token {key}\r\n")?;
         }
@@ -229,8 +248,13 @@ mod tests {
                         .to_str()
                         .unwrap_or_default()
                         .to_string();
+                    let kind = headers["content-type"]
+                        .to_str()
+                        .unwrap_or_default()
+                        .to_string();
                     let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
-                    serde_json::json!({"len": body.len(), "sum": sum, "auth": auth}).to_string()
+                    serde_json::json!({"len": body.len(), "sum": sum, "auth": auth, "type": kind})
+                        .to_string()
                 },
             ),
         );
@@ -251,7 +275,17 @@ mod tests {
                 assert_eq!(answer["len"], 300_000);
                 assert_eq!(answer["sum"], sum);
                 assert_eq!(answer["auth"], "Token k");
+                assert_eq!(answer["type"], "application/json");
             }
+            let r = conn
+                .send_as("POST", "/echo", Some("k"), "image/jpeg", Some(&body))
+                .await
+                .unwrap();
+            let answer: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            assert_eq!(
+                (answer["len"].as_u64(), answer["type"].as_str()),
+                (Some(300_000), Some("image/jpeg"))
+            );
             let r = conn
                 .send("POST", "/nowhere", Some("k"), Some(b"{}"))
                 .await

@@ -183,12 +183,15 @@ async fn multipart_uploads_work() {
     let wo = app.create(json!({"name": "m"})).await;
     // Built by hand, as a phone browser's form sends it.
     let boundary = "----fieldproof-test-boundary";
+    // A photo of over a megabyte, which the server takes in several pieces.
+    let photo = fieldproof::bench_analyze::photo_1mb(0);
+    assert!(photo.len() > 1_000_000);
     let mut form = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"context\"\r\n\r\nequipment-after-intervention\r\n\
          --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
     )
     .into_bytes();
-    form.extend_from_slice(&demo_photo("after"));
+    form.extend_from_slice(&photo);
     form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     let r = send(
         app.client
@@ -203,6 +206,19 @@ async fn multipart_uploads_work() {
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["task_group_name"], "equipment-after-intervention");
+    assert_ne!(r.body["status"], "conformity_error", "{}", r.body);
+    // Stored byte for byte.
+    let now = app.call(Method::GET, &wo_path(&wo), None).await.body;
+    let url = now["inputs"][0]["url"].as_str().unwrap();
+    let file = app
+        .client
+        .get(url)
+        .header("Authorization", format!("Token {}", app.key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), 200);
+    assert_eq!(file.bytes().await.unwrap().as_ref(), photo.as_slice());
 }
 
 #[tokio::test]
