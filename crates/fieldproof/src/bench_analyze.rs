@@ -206,6 +206,11 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
             args.analysis_rate
         ));
     }
+    if args.clients == 0 {
+        return Err(anyhow!(
+            "--clients must be at least 1: with no analysis client there are no analyses to measure CRUD beside"
+        ));
+    }
     let per_work_order = args.photos_per_work_order as usize;
     let photos: Vec<Vec<u8>> = if args.photo.is_empty() {
         (0..per_work_order as u32).map(photo_1mb).collect()
@@ -286,7 +291,7 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
         key: key.clone(),
         turn_every: (args.analysis_rate > 0.0).then(|| {
             Duration::from_secs_f64(
-                args.clients.max(1) as f64 * per_work_order as f64 / args.analysis_rate,
+                args.clients as f64 * per_work_order as f64 / args.analysis_rate,
             )
         }),
         bodies,

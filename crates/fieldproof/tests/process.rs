@@ -311,6 +311,22 @@ fn analysis_threads_run_at_the_configured_number_and_nice_value() {
 }
 
 #[test]
+fn the_analysis_benchmark_refuses_settings_that_measure_nothing() {
+    for (flag, value, says) in [
+        ("--clients", "0", "--clients must be at least 1"),
+        ("--analysis-rate", "-1", "--analysis-rate must be"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["bench", "analyze", &format!("{flag}={value}")])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{flag} {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{flag} {value}: {err}");
+    }
+}
+
+#[test]
 fn a_bad_setting_names_itself_and_its_source() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)
