@@ -62,7 +62,8 @@ pub struct AnalyzeArgs {
     /// Analyses per second the photo clients send together, each work order's photos back to
     /// back, at fixed times (an open loop); 0 sends them as fast as the server answers (a closed
     /// loop that keeps every analysis thread busy). A client that falls behind its times sends
-    /// back to back until it catches up.
+    /// back to back until it catches up, and a work order it starts late counts its first
+    /// analysis's latency from the time it was due (until 2026-12-01 00:25, from its sending).
     #[arg(long, default_value_t = 0.0)]
     pub analysis_rate: f64,
     /// CRUD connections.
@@ -299,7 +300,13 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
         idle: args.photo_client_priority == "idle",
         write_bytes: args.photo_write_bytes,
     });
-    let warm_up = analyze_raw(&mut Connection::new(addr), &sender, &AtomicBool::new(false)).await;
+    let warm_up = analyze_raw(
+        &mut Connection::new(addr),
+        &sender,
+        &AtomicBool::new(false),
+        None,
+    )
+    .await;
     if let Some(Err(e)) = warm_up.into_iter().find(Result::is_err) {
         return Err(e.context("the warm-up's analyses failed"));
     }
@@ -633,23 +640,17 @@ fn photo_clients(
                         let mut turn = sender.turn_every.map(|every| {
                             (start + every.mul_f64(c as f64 / clients as f64), every)
                         });
-                        'turns: while !stop.load(Ordering::Relaxed) {
-                            if let Some((at, every)) = turn.as_mut() {
-                                // In steps, so that the block's end is seen within 50 ms.
-                                loop {
-                                    let now = tokio::time::Instant::now();
-                                    if now >= *at {
-                                        break;
-                                    }
-                                    if stop.load(Ordering::Relaxed) {
-                                        break 'turns;
-                                    }
-                                    let step = (*at - now).min(Duration::from_millis(50));
-                                    tokio::time::sleep(step).await;
-                                }
-                                *at += *every;
-                            }
-                            for answer in analyze_raw(&mut conn, &sender, &stop).await {
+                        while !stop.load(Ordering::Relaxed) {
+                            let late_since = match turn.as_mut() {
+                                None => None,
+                                Some((at, every)) => match next_turn(at, *every, &stop).await {
+                                    Some(late_since) => late_since,
+                                    None => break,
+                                },
+                            };
+                            for answer in
+                                analyze_raw(&mut conn, &sender, &stop, late_since).await
+                            {
                                 results.record(answer);
                             }
                         }
@@ -709,16 +710,45 @@ fn multipart_body(photo: &[u8], context: &str) -> Vec<u8> {
     body
 }
 
+/// Waits for a photo client's turn due `at`, then moves `at` on by `every`. `None` if `stop` came
+/// first. Otherwise the turn's due time if it started late, without waiting (the previous turn
+/// held it back, so its latency counts from then, as the CRUD clients count theirs), or `None`
+/// if it waited for its time (the timer's lateness is the benchmark's own, not counted).
+async fn next_turn(
+    at: &mut tokio::time::Instant,
+    every: Duration,
+    stop: &AtomicBool,
+) -> Option<Option<Instant>> {
+    let mut waited = false;
+    // In steps, so that the block's end is seen within 50 ms.
+    loop {
+        let now = tokio::time::Instant::now();
+        if now >= *at {
+            break;
+        }
+        if stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        tokio::time::sleep((*at - now).min(Duration::from_millis(50))).await;
+        waited = true;
+    }
+    let late_since = (!waited).then(|| at.into_std());
+    *at += every;
+    Some(late_since)
+}
+
 /// One photo client's turn through `conn`: a work order, then the analysis of each photo in it,
 /// until `stop`. Each answer comes with its latency; the first photo's includes the work order's
-/// creation. A failed creation is the turn's one answer.
+/// creation, and counts from `late_since` (the turn's due time, when the turn starts late) if
+/// given, else from now. A failed creation is the turn's one answer.
 async fn analyze_raw(
     conn: &mut Connection,
     sender: &PhotoSender,
     stop: &AtomicBool,
+    late_since: Option<Instant>,
 ) -> Vec<Result<(Duration, Value)>> {
     let key = Some(sender.key.as_str());
-    let started = Instant::now();
+    let started = late_since.unwrap_or_else(Instant::now);
     let created = async {
         let wo = json!({"name": "bench"}).to_string();
         let created = conn
@@ -1420,6 +1450,35 @@ mod tests {
             order,
             [Alone, Analyses, Analyses, Alone, Analyses, Alone, Alone, Analyses]
         );
+    }
+
+    #[tokio::test]
+    async fn a_turn_started_late_counts_from_its_time_and_one_waited_for_from_now() {
+        use std::sync::atomic::AtomicBool;
+        use std::time::Duration;
+        use tokio::time::Instant;
+        let every = Duration::from_millis(20);
+        let go = AtomicBool::new(false);
+        // Due in 30 ms: it waits, and its latency will count from its sending.
+        let before = Instant::now();
+        let mut at = before + Duration::from_millis(30);
+        assert_eq!(super::next_turn(&mut at, every, &go).await, Some(None));
+        assert!(before.elapsed() >= Duration::from_millis(30));
+        assert_eq!(at, before + Duration::from_millis(50));
+        // Due 100 ms ago: it starts at once, counted from when it was due.
+        let due = Instant::now() - Duration::from_millis(100);
+        let mut at = due;
+        assert_eq!(
+            super::next_turn(&mut at, every, &go).await,
+            Some(Some(due.into_std()))
+        );
+        assert_eq!(at, due + every);
+        // Stopped before its time: no turn, and no waiting for it.
+        let stop = AtomicBool::new(true);
+        let before = Instant::now();
+        let mut at = before + Duration::from_secs(10);
+        assert_eq!(super::next_turn(&mut at, every, &stop).await, None);
+        assert!(before.elapsed() < Duration::from_secs(1));
     }
 
     #[test]
