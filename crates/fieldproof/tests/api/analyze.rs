@@ -207,18 +207,11 @@ async fn multipart_uploads_work() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["task_group_name"], "equipment-after-intervention");
     assert_ne!(r.body["status"], "conformity_error", "{}", r.body);
-    // Stored byte for byte.
-    let now = app.call(Method::GET, &wo_path(&wo), None).await.body;
-    let url = now["inputs"][0]["url"].as_str().unwrap();
-    let file = app
-        .client
-        .get(url)
-        .header("Authorization", format!("Token {}", app.key))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(file.status(), 200);
-    assert_eq!(file.bytes().await.unwrap().as_ref(), photo.as_slice());
+    assert_eq!(
+        first_input_file(&app, &wo).await,
+        photo,
+        "stored byte for byte"
+    );
 }
 
 #[tokio::test]
@@ -418,20 +411,22 @@ async fn a_data_uri_wrapped_in_lines_is_the_same_photo() {
     let uri = format!("data:image/jpeg;base64,{}", wrapped.join("\r\n"));
     let r = analyze(&app, &wo, body(&uri, "equipment-after-intervention")).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let now = app.call(Method::GET, &wo_path(&wo), None).await.body;
-    let url = now["inputs"][0]["url"]
-        .as_str()
-        .expect("an input URL")
-        .to_string();
-    let stored = app
+    assert_eq!(first_input_file(&app, &wo).await, photo);
+}
+
+/// The file of the work order's first input, fetched from its URL with the site's key.
+async fn first_input_file(app: &TestApp, wo: &Value) -> Vec<u8> {
+    let now = app.call(Method::GET, &wo_path(wo), None).await.body;
+    let url = now["inputs"][0]["url"].as_str().expect("an input URL");
+    let file = app
         .client
-        .get(&url)
+        .get(url)
         .header("Authorization", format!("Token {}", app.key))
         .send()
         .await
         .unwrap();
-    assert_eq!(stored.status(), 200);
-    assert_eq!(stored.bytes().await.unwrap().as_ref(), photo.as_slice());
+    assert_eq!(file.status(), 200);
+    file.bytes().await.unwrap().to_vec()
 }
 
 #[tokio::test]
