@@ -511,6 +511,23 @@ fn capitalise(s: &str) -> String {
 /// How much of a body [`receive`] takes in before letting the thread's other requests run.
 const YIELD_EVERY: usize = 256 * 1024;
 
+/// Counts the bytes a request takes in, and lets the request thread's other requests run every
+/// [`YIELD_EVERY`] of them (see [`receive`]).
+#[derive(Default)]
+struct Yielding {
+    since: usize,
+}
+
+impl Yielding {
+    async fn took(&mut self, bytes: usize) {
+        self.since += bytes;
+        if self.since >= YIELD_EVERY {
+            self.since = 0;
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
 /// Receives a body of at most `limit` bytes, as the pieces it arrived in.
 ///
 /// A photo's body is megabytes, which a client on a fast link delivers faster than it is
@@ -521,7 +538,7 @@ const YIELD_EVERY: usize = 256 * 1024;
 /// (docs/PERFORMANCE.md, 2026-11-30 13:17-13:30): CRUD p99 ratio 1.25-1.40 against 1.40-1.61.
 async fn receive(mut body: Body, limit: usize) -> ApiResult<Vec<Bytes>> {
     let mut pieces = Vec::new();
-    let (mut total, mut since_yield) = (0usize, 0usize);
+    let (mut total, mut yielding) = (0usize, Yielding::default());
     while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
         // What a body raises here is the route's size limit (or a client gone mid-body), which
         // `to_bytes` also reported as too large.
@@ -533,12 +550,9 @@ async fn receive(mut body: Body, limit: usize) -> ApiResult<Vec<Bytes>> {
         if total > limit {
             return Err(ApiError::PayloadTooLarge(limit));
         }
-        since_yield += data.len();
+        let taken = data.len();
         pieces.push(data);
-        if since_yield >= YIELD_EVERY {
-            since_yield = 0;
-            tokio::task::yield_now().await;
-        }
+        yielding.took(taken).await;
     }
     Ok(pieces)
 }
@@ -723,7 +737,7 @@ async fn read_multipart(state: &AppState, req: Request) -> ApiResult<Received> {
     let mut file: Option<Vec<u8>> = None;
     let mut context = None;
     let mut files = 0;
-    let (mut total, mut since_yield) = (0usize, 0usize);
+    let (mut total, mut yielding) = (0usize, Yielding::default());
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
@@ -747,11 +761,7 @@ async fn read_multipart(state: &AppState, req: Request) -> ApiResult<Received> {
                     data.extend_from_slice(&chunk);
                     // As in `receive`: the thread's other requests run between the pieces of
                     // a file of megabytes.
-                    since_yield += chunk.len();
-                    if since_yield >= YIELD_EVERY {
-                        since_yield = 0;
-                        tokio::task::yield_now().await;
-                    }
+                    yielding.took(chunk.len()).await;
                 }
                 Ok(None) => break,
                 Err(e) => {
