@@ -319,3 +319,71 @@ fn completeness_is_decided_by_the_markers_after_the_last_scan() {
         assert_eq!(jpeg_is_complete(bytes), complete, "{bytes:?}");
     }
 }
+
+#[test]
+fn a_jpeg_decode_pauses_as_it_reads_and_makes_the_same_pixels() {
+    // A photo of megabytes, as phones send: noise keeps the JPEG large.
+    let img = RgbImage::from_fn(1600, 1200, |x, y| {
+        let n = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)) >> 7;
+        Rgb([(n % 251) as u8, (x % 256) as u8, ((n >> 8) % 256) as u8])
+    });
+    let bytes = jpeg(&img, Some(exif_orientation(6)));
+    assert!(
+        bytes.len() as u64 > 8 * PAUSE_EVERY,
+        "{} bytes",
+        bytes.len()
+    );
+    let mut pauses = 0u64;
+    let paused = decode_pausing(&bytes, &Limits::default(), &mut || pauses += 1).unwrap();
+    // About one pause per PAUSE_EVERY bytes of data.
+    let expected = bytes.len() as u64 / PAUSE_EVERY;
+    assert!(
+        (expected.saturating_sub(2)..=expected + 1).contains(&pauses),
+        "{pauses} pauses for {} bytes",
+        bytes.len()
+    );
+    // The same pixels as `image`'s own decoding, turned upright as the EXIF tag says (6: the
+    // stored image turned 90 degrees clockwise).
+    let mut reference = image::load_from_memory(&bytes).unwrap();
+    reference.apply_orientation(image::metadata::Orientation::Rotate90);
+    assert_eq!(paused.rgb(), &reference.to_rgb8());
+    assert_eq!((paused.width(), paused.height()), (1200, 1600));
+    assert_eq!(
+        decode(&bytes, &Limits::default()).unwrap().rgb(),
+        paused.rgb()
+    );
+}
+
+#[test]
+fn a_grey_jpeg_becomes_rgb_and_the_jpeg_path_keeps_the_limits() {
+    let levels: Vec<u8> = (0..64u32 * 32).map(|i| (i % 64 * 4) as u8).collect();
+    let mut grey = Vec::new();
+    JpegEncoder::new_with_quality(&mut grey, 95)
+        .write_image(&levels, 64, 32, ExtendedColorType::L8)
+        .unwrap();
+    let d = decode(&grey, &Limits::default()).unwrap();
+    let reference = image::load_from_memory(&grey).unwrap().to_rgb8();
+    assert_eq!(d.rgb(), &reference);
+    let [r, g, b] = d.rgb().get_pixel(10, 5).0;
+    assert!(r == g && g == b, "grey stays grey: {r} {g} {b}");
+
+    let bytes = jpeg(&scene(256, 256), None);
+    let err = decode(
+        &bytes,
+        &Limits {
+            max_alloc_bytes: 256 * 256 * 3 - 1,
+            ..Limits::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, VisionError::TooMuchMemory { .. }), "{err:?}");
+    let err = decode(
+        &bytes,
+        &Limits {
+            max_pixels: 256 * 256 - 1,
+            ..Limits::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, VisionError::TooManyPixels { .. }), "{err:?}");
+}

@@ -15,7 +15,7 @@ pub mod manifest;
 pub mod model;
 mod resample;
 
-pub use decode::{decode, DecodedImage, Limits, PhotoFormat};
+pub use decode::{decode, decode_pausing, DecodedImage, Limits, PhotoFormat};
 pub use error::VisionError;
 pub use image::RgbImage;
 pub use model::{ModelSet, Outputs};

@@ -18,6 +18,11 @@ use image::RgbImage;
 
 /// `rgb` resized to exactly `tw` x `th` (see the module comment for how).
 pub fn resize(rgb: &RgbImage, tw: u32, th: u32) -> RgbImage {
+    resize_pausing(rgb, tw, th, &mut || {})
+}
+
+/// [`resize`], calling `pause` before each output row of each stage (every few microseconds).
+pub fn resize_pausing(rgb: &RgbImage, tw: u32, th: u32, pause: &mut dyn FnMut()) -> RgbImage {
     let (w, h) = rgb.dimensions();
     if (w, h) == (tw, th) {
         return rgb.clone();
@@ -29,9 +34,11 @@ pub fn resize(rgb: &RgbImage, tw: u32, th: u32) -> RgbImage {
         // The averaged copy's last column and row may stand for fewer source pixels than the
         // others; the triangle stage is told the true extent so the photo is not stretched.
         let extent = (f64::from(w) / f64::from(kx), f64::from(h) / f64::from(ky));
-        triangle_over(&block_average(rgb, kx, ky), extent, tw, th)
+        let averaged = block_average_pausing(rgb, kx, ky, pause);
+        triangle_over(&averaged, extent, tw, th, pause)
     } else {
-        triangle(rgb, tw, th)
+        let extent = (f64::from(w), f64::from(h));
+        triangle_over(rgb, extent, tw, th, pause)
     }
 }
 
@@ -41,7 +48,12 @@ pub fn resize(rgb: &RgbImage, tw: u32, th: u32) -> RgbImage {
 /// The block's rows are first added column by column over the full width (a loop over
 /// contiguous memory, vectorised), then each block's columns are added: the per-pixel scalar
 /// work is done once per output row instead of once per source row.
+#[cfg(test)]
 pub fn block_average(rgb: &RgbImage, kx: u32, ky: u32) -> RgbImage {
+    block_average_pausing(rgb, kx, ky, &mut || {})
+}
+
+fn block_average_pausing(rgb: &RgbImage, kx: u32, ky: u32, pause: &mut dyn FnMut()) -> RgbImage {
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let (kx, ky) = (kx.max(1) as usize, ky.max(1) as usize);
     let (ow, oh) = (w.div_ceil(kx), h.div_ceil(ky));
@@ -57,6 +69,7 @@ pub fn block_average(rgb: &RgbImage, kx: u32, ky: u32) -> RgbImage {
     let mut columns = vec![0u32; stride];
     let whole = w / kx;
     for (oy, out_row) in out.chunks_exact_mut(ow * 3).enumerate() {
+        pause();
         let rows = oy * ky..((oy + 1) * ky).min(h);
         let block_h = rows.len();
         let mut source_rows = raw[rows.start * stride..rows.end * stride].chunks_exact(stride);
@@ -146,14 +159,21 @@ impl Divisor {
 /// cannot be vectorised so, then runs over the output's rows only instead of every source row.
 /// On a 1600x1200 photo shrunk to 512x384 this order does a quarter of the scalar work of the
 /// other. The two passes commute, so the result is the same up to float rounding.
+#[cfg(test)]
 pub fn triangle(rgb: &RgbImage, tw: u32, th: u32) -> RgbImage {
     let extent = (f64::from(rgb.width()), f64::from(rgb.height()));
-    triangle_over(rgb, extent, tw, th)
+    triangle_over(rgb, extent, tw, th, &mut || {})
 }
 
 /// [`triangle`] over an image whose content spans `extent` pixels (at most its size; less
 /// when its last column or row is a partial block).
-fn triangle_over(rgb: &RgbImage, extent: (f64, f64), tw: u32, th: u32) -> RgbImage {
+fn triangle_over(
+    rgb: &RgbImage,
+    extent: (f64, f64),
+    tw: u32,
+    th: u32,
+    pause: &mut dyn FnMut(),
+) -> RgbImage {
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let (tw, th) = (tw as usize, th as usize);
     if w == 0 || h == 0 || tw == 0 || th == 0 {
@@ -167,6 +187,7 @@ fn triangle_over(rgb: &RgbImage, extent: (f64, f64), tw: u32, th: u32) -> RgbIma
     let mut out = vec![0u8; tw * th * 3];
     let mut acc = vec![0.0f32; stride];
     for (y, row_out) in out.chunks_exact_mut(tw * 3).enumerate() {
+        pause();
         // Vertical pass: this output row's source rows, weighted, summed over the full width.
         let (start, len) = rows.spans[y];
         acc.iter_mut().for_each(|a| *a = 0.0);
