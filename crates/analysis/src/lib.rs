@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use fieldproof_domain::app::{AppVersion, Binding, BindingRule, Task, TaskGroup};
 use fieldproof_vision::checks::{judge, measure, ChecksConfig};
-use fieldproof_vision::{decode, DecodedImage, Limits, ModelSet, VisionError};
+use fieldproof_vision::{decode, decode_pausing, DecodedImage, Limits, ModelSet, VisionError};
 use serde_json::{json, Map, Value};
 
 pub use input::{extract_pdf_photo, sniff, InputKind, PdfError};
@@ -130,6 +130,16 @@ impl Engine {
         Ok(decode(bytes, &self.limits)?)
     }
 
+    /// [`Engine::decode`], calling `pause` now and then as a JPEG is decoded (see
+    /// [`fieldproof_vision::decode_pausing`]).
+    pub fn decode_pausing(
+        &self,
+        bytes: &[u8],
+        pause: &mut dyn FnMut(),
+    ) -> Result<DecodedImage, AnalysisError> {
+        Ok(decode_pausing(bytes, &self.limits, pause)?)
+    }
+
     /// The prototypes of a nearest-example task, if already computed for this version.
     pub fn cached_prototypes(&self, version: &AppVersion, task: &Task) -> Option<Arc<Prototypes>> {
         let key = (version.id.to_string(), task.name.clone());
@@ -193,10 +203,43 @@ impl Engine {
         prototypes: &HashMap<String, Arc<Prototypes>>,
         decode_time: Duration,
     ) -> Result<Verdict, AnalysisError> {
-        let started = Instant::now();
+        self.analyze_pausing(
+            image,
+            group,
+            earlier_hashes,
+            prototypes,
+            decode_time,
+            &mut || {},
+        )
+    }
+
+    /// [`Engine::analyze`], calling `pause` between its steps: before the checks, before each
+    /// model and between a model's layers (see [`ModelSet::run_pausing`]).
+    pub fn analyze_pausing(
+        &self,
+        image: &DecodedImage,
+        group: &TaskGroup,
+        earlier_hashes: &[u64],
+        prototypes: &HashMap<String, Arc<Prototypes>>,
+        decode_time: Duration,
+        pause: &mut dyn FnMut(),
+    ) -> Result<Verdict, AnalysisError> {
+        // The waits are counted apart, not as the step's time.
+        let waited = std::cell::Cell::new(Duration::ZERO);
+        let mut pause = || {
+            let started = Instant::now();
+            pause();
+            waited.set(waited.get() + started.elapsed());
+        };
+        pause();
+        let (started, waited_before) = (Instant::now(), waited.get());
+        // The working copy the checks measure, made here where it can pause.
+        image.working_rgb_pausing(&mut pause);
         let measures = measure(image);
         let failures = judge(&measures, &checks_config(group), earlier_hashes);
-        let checks_time = started.elapsed();
+        let checks_time = started
+            .elapsed()
+            .saturating_sub(waited.get() - waited_before);
         let mut details = json!({
             "width": measures.width,
             "height": measures.height,
@@ -207,8 +250,10 @@ impl Engine {
             decode: decode_time,
             checks: checks_time,
             model: Duration::ZERO,
+            waited: Duration::ZERO,
         };
         if !failures.is_empty() {
+            timings.waited = waited.get();
             return Ok(Verdict {
                 status: Status::ConformityError,
                 conformity_messages: failures.iter().map(|f| f.message.clone()).collect(),
@@ -233,8 +278,11 @@ impl Engine {
         if !bound.is_empty() {
             let models = self.models.as_ref().ok_or_else(no_models)?;
             let started = Instant::now();
-            let outputs = models.run(image)?;
-            timings.model = started.elapsed();
+            let waited_before = waited.get();
+            let outputs = models.run_pausing(image, &mut pause)?;
+            timings.model = started
+                .elapsed()
+                .saturating_sub(waited.get() - waited_before);
             let mut inputs = Map::new();
             for m in &outputs.models {
                 model_hashes.insert(m.name.clone(), json!(m.sha256));
@@ -254,6 +302,7 @@ impl Engine {
             }
             details["bindings"] = Value::Object(bindings);
         }
+        timings.waited = waited.get();
         let all_conform = group.tasks.iter().filter(|t| t.binding.is_some()).all(|t| {
             values
                 .get(&t.name)

@@ -29,7 +29,10 @@ impl Status {
 pub struct Timings {
     pub decode: Duration,
     pub checks: Duration,
+    /// The models' time, less the waits between their layers.
     pub model: Duration,
+    /// Waiting between the steps, for more urgent work (see [`crate::Engine::analyze_pausing`]).
+    pub waited: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

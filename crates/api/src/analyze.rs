@@ -32,6 +32,7 @@ use uuid::Uuid;
 use crate::audit::change_event;
 use crate::error::{json_response, ApiError, ApiResult};
 use crate::extract::{ApiPath, Caller};
+use crate::step_aside::StepAside;
 use crate::time::{format_micros, now_micros};
 use crate::work_orders::{load, parse_id, render};
 use crate::{blob_keys, AppState};
@@ -288,13 +289,28 @@ pub(crate) async fn evaluate(
         .collect();
     let engine = state.engine.clone();
     let group = group.clone();
+    let mut aside = StepAside::new(state.requests.clone(), state.config.analysis_step_aside);
     let result = state
         .analysis_pool
         .run(move || {
-            let started = Instant::now();
-            engine.decode(&photo).and_then(|image| {
-                let decode_time = started.elapsed();
-                engine.analyze(&image, &group, &earlier, &prototypes, decode_time)
+            aside.now();
+            let (started, waited) = (Instant::now(), aside.waited());
+            let decoded = engine.decode_pausing(&photo, &mut || aside.now());
+            // The decode's time, less its pauses.
+            let decode_time = started.elapsed().saturating_sub(aside.waited() - waited);
+            let verdict = decoded.and_then(|image| {
+                engine.analyze_pausing(
+                    &image,
+                    &group,
+                    &earlier,
+                    &prototypes,
+                    decode_time,
+                    &mut || aside.now(),
+                )
+            });
+            verdict.map(|mut v| {
+                v.timings.waited = aside.waited();
+                v
             })
         })
         .await
@@ -319,6 +335,7 @@ fn timings_ms(verdict: &Verdict) -> Value {
         "decode_ms": verdict.timings.decode.as_secs_f64() * 1e3,
         "checks_ms": verdict.timings.checks.as_secs_f64() * 1e3,
         "model_ms": verdict.timings.model.as_secs_f64() * 1e3,
+        "waited_ms": verdict.timings.waited.as_secs_f64() * 1e3,
     })
 }
 

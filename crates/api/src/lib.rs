@@ -20,6 +20,7 @@ pub mod limits;
 pub mod openapi;
 pub mod paging;
 pub mod query;
+pub mod step_aside;
 pub mod task_groups;
 pub mod time;
 pub mod work_orders;
@@ -59,6 +60,9 @@ pub struct ApiConfig {
     pub analysis_workers: usize,
     /// How the analysis threads yield the CPU to requests. See [`cpu_pool`].
     pub analysis_priority: cpu_pool::Priority,
+    /// How long in all one analysis may wait, between its steps, while other requests are being
+    /// answered; zero never waits. See [`step_aside`].
+    pub analysis_step_aside: std::time::Duration,
     /// Rate limits; `RateLimits::default()` is unlimited (tests, benchmarks).
     pub rate_limits: limits::RateLimits,
     /// The URL clients reach this server at (for `next`/`previous` links); when absent, links are
@@ -74,6 +78,7 @@ impl Default for ApiConfig {
             fetch: Default::default(),
             analysis_workers: cpu_pool::default_threads(),
             analysis_priority: cpu_pool::Priority::default(),
+            analysis_step_aside: step_aside::DEFAULT_BUDGET,
             rate_limits: limits::RateLimits::default(),
         }
     }
@@ -91,6 +96,8 @@ pub struct AppState {
     /// The threads that write analysed photos to a local blob directory, as many as analyse and
     /// at their priority, so that an analysis thread never waits for the disk.
     pub photo_pool: Arc<cpu_pool::CpuPool>,
+    /// The requests being answered other than analyses, which analyses step aside for.
+    pub requests: Arc<step_aside::Requests>,
     pub limiter: Arc<limits::Limiter>,
     pub config: Arc<ApiConfig>,
 }
@@ -116,6 +123,7 @@ impl AppState {
                 config.analysis_workers,
                 config.analysis_priority,
             )),
+            requests: Arc::default(),
             limiter: Arc::new(limits::Limiter::new(&config.rate_limits)),
             config: Arc::new(config),
         }
@@ -301,6 +309,7 @@ pub fn router(state: AppState) -> Router {
             None => by_path.push((spec.path, handler)),
         }
     }
+    let requests = state.requests.clone();
     let mut r = Router::new();
     for (path, route) in by_path {
         let route =
@@ -313,10 +322,26 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(trace))
+        .layer(middleware::from_fn_with_state(requests, count))
         .layer(CatchPanicLayer::custom(|_| {
             // A panic is a bug: it is logged by the panic hook; the client gets the bare 500.
             ApiError::Internal("handler panicked".into()).into_response()
         }))
+}
+
+/// Counts the request while it is answered, its log line written, unless it is an analysis: the
+/// analyses step aside for the others ([`step_aside`]).
+async fn count(
+    axum::extract::State(requests): axum::extract::State<Arc<step_aside::Requests>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path();
+    if path.ends_with("/analyze/") || path.ends_with("/analyze") {
+        return next.run(req).await;
+    }
+    let _answering = requests.answering();
+    next.run(req).await
 }
 
 /// A safety net under the handlers' own errors: any 4xx or 5xx that is not JSON (a rejection from

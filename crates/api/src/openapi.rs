@@ -694,9 +694,9 @@ fn schemas() -> Value {
                 "conformity_messages": strings,
                 "tasks": {"type": "array", "items": task},
                 "progress_score": {"type": "number", "minimum": 0, "maximum": 100},
-                "timings": object(&["decode_ms", "checks_ms", "model_ms"], json!({
+                "timings": object(&["decode_ms", "checks_ms", "model_ms", "waited_ms"], json!({
                     "decode_ms": {"type": "number"}, "checks_ms": {"type": "number"},
-                    "model_ms": {"type": "number"},
+                    "model_ms": {"type": "number"}, "waited_ms": {"type": "number"},
                 })),
             }),
         ),

@@ -90,6 +90,9 @@ pub struct ServeFlags {
     /// Nice increment of the analysis threads, from 0 (the requests' priority) to 19, with --analysis-priority nice or where SCHED_IDLE is refused [env: FIELDPROOF_ANALYSIS_NICE] [default: 10]
     #[arg(long, value_name = "N")]
     pub analysis_nice: Option<String>,
+    /// Milliseconds one analysis may wait in all, between its steps, while other requests are being answered; 0 never waits [env: FIELDPROOF_ANALYSIS_STEP_ASIDE_MS] [default: 0]
+    #[arg(long, value_name = "MS")]
+    pub analysis_step_aside_ms: Option<String>,
 }
 
 /// The config file's keys: the same names as the flags, with underscores.
@@ -110,6 +113,7 @@ struct FileSettings {
     analysis_threads: Option<u64>,
     analysis_priority: Option<String>,
     analysis_nice: Option<i64>,
+    analysis_step_aside_ms: Option<u64>,
     blob_url: Option<String>,
     blob_endpoint: Option<String>,
     blob_region: Option<String>,
@@ -153,6 +157,9 @@ pub struct Settings {
     /// Threads that run analyses, and how they yield the CPU to requests.
     pub analysis_threads: usize,
     pub analysis_priority: fieldproof_api::cpu_pool::Priority,
+    /// How long one analysis may wait in all for the other requests (see the API's
+    /// `step_aside`).
+    pub analysis_step_aside: std::time::Duration,
     pub blobs: BlobSettings,
 }
 
@@ -292,6 +299,12 @@ pub fn resolve(
         serve_flag(|s| s.analysis_nice.clone()),
         "--analysis-nice",
     );
+    let analysis_step_aside = layered(
+        file.analysis_step_aside_ms.map(|n| n.to_string()),
+        "FIELDPROOF_ANALYSIS_STEP_ASIDE_MS",
+        serve_flag(|s| s.analysis_step_aside_ms.clone()),
+        "--analysis-step-aside-ms",
+    );
     let blob_url = layered(
         file.blob_url,
         "FIELDPROOF_BLOB_URL",
@@ -417,6 +430,13 @@ pub fn resolve(
         "a nice increment from 0 (the requests' priority) to 19 (the lowest)",
     )?
     .unwrap_or(fieldproof_api::cpu_pool::DEFAULT_NICE_INCREMENT);
+    let analysis_step_aside_ms = number_in(
+        &analysis_step_aside,
+        "analysis_step_aside_ms",
+        0..=10_000,
+        "a number of milliseconds from 0 (never wait) to 10000",
+    )?
+    .unwrap_or(fieldproof_api::step_aside::DEFAULT_BUDGET.as_millis() as u64);
     let analysis_priority_p = match analysis_priority.value.as_deref() {
         None => fieldproof_api::cpu_pool::Priority::Idle {
             fallback: analysis_nice_n,
@@ -468,6 +488,7 @@ pub fn resolve(
         rate_limits,
         analysis_threads: analysis_threads_n,
         analysis_priority: analysis_priority_p,
+        analysis_step_aside: std::time::Duration::from_millis(analysis_step_aside_ms),
         models: PathBuf::from(
             models
                 .value
@@ -558,6 +579,7 @@ mod tests {
     use super::*;
     use fieldproof_api::cpu_pool::Priority;
     use std::collections::HashMap;
+    use std::time::Duration;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
@@ -660,11 +682,12 @@ mod tests {
                 Priority::Idle { fallback: 10 }
             )
         );
+        assert_eq!(s.analysis_step_aside, Duration::ZERO);
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f.toml");
         std::fs::write(
             &file,
-            "analysis_threads = 3\nanalysis_nice = 5\nanalysis_priority = \"nice\"\n",
+            "analysis_threads = 3\nanalysis_nice = 5\nanalysis_priority = \"nice\"\nanalysis_step_aside_ms = 30\n",
         )
         .unwrap();
         let storage = StorageFlags {
@@ -676,9 +699,11 @@ mod tests {
             (s.analysis_threads, s.analysis_priority),
             (3, Priority::Nice(5))
         );
+        assert_eq!(s.analysis_step_aside, Duration::from_millis(30));
         let serve = ServeFlags {
             analysis_nice: Some("0".into()),
             analysis_priority: Some("Idle".into()),
+            analysis_step_aside_ms: Some("250".into()),
             ..Default::default()
         };
         let s = resolve(
@@ -691,12 +716,16 @@ mod tests {
             (s.analysis_threads, s.analysis_priority),
             (1, Priority::Idle { fallback: 0 })
         );
+        assert_eq!(s.analysis_step_aside, Duration::from_millis(250));
         for (name, value) in [
             ("FIELDPROOF_ANALYSIS_THREADS", "0"),
             ("FIELDPROOF_ANALYSIS_THREADS", "many"),
             ("FIELDPROOF_ANALYSIS_NICE", "20"),
             ("FIELDPROOF_ANALYSIS_NICE", "-5"),
             ("FIELDPROOF_ANALYSIS_PRIORITY", "realtime"),
+            ("FIELDPROOF_ANALYSIS_STEP_ASIDE_MS", "-1"),
+            ("FIELDPROOF_ANALYSIS_STEP_ASIDE_MS", "10001"),
+            ("FIELDPROOF_ANALYSIS_STEP_ASIDE_MS", "30ms"),
             ("FIELDPROOF_JSON_BODY_LIMIT", "100"),
             ("FIELDPROOF_JSON_BODY_LIMIT", "2MB"),
         ] {

@@ -45,6 +45,7 @@ pub async fn run(settings: Settings, settings_worker: bool) -> Result<()> {
             rate_limits: settings.rate_limits.clone(),
             analysis_workers: settings.analysis_threads,
             analysis_priority: settings.analysis_priority,
+            analysis_step_aside: settings.analysis_step_aside,
         },
     );
     let listener = TcpListener::bind(settings.listen)

@@ -784,3 +784,74 @@ async fn queued_analyses_are_run_by_a_worker_once() {
         assert!(ids.contains(&&e["details"]["analysis_id"]), "{e}");
     }
 }
+
+/// An analysis steps aside, between its steps, while the server answers another request, up
+/// to its budget; it never waits for analyses, its own request included.
+#[tokio::test]
+async fn analyses_step_aside_while_other_requests_are_answered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let budget_ms = 400.0;
+    let app = spawn_app_with(fieldproof_api::ApiConfig {
+        analysis_step_aside: std::time::Duration::from_millis(400),
+        ..Default::default()
+    })
+    .await;
+    // A work order for each analysis: the same photo twice in one would be a duplicate.
+    let mut wos = Vec::new();
+    for name in ["alone", "meanwhile", "after"] {
+        wos.push(app.create(json!({ "name": name })).await);
+    }
+    let photo = data_uri(&demo_photo("after"), "image/jpeg");
+    let waited = |r: &Reply| {
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["timings"]["waited_ms"].as_f64().expect("waited_ms")
+    };
+    let alone = analyze(&app, &wos[0], body(&photo, "equipment-after-intervention")).await;
+    assert_eq!(waited(&alone), 0.0, "nothing else was being answered");
+
+    // A create whose body has not all arrived: the server is answering it.
+    let created = json!({"name": "slow"}).to_string();
+    let mut slow = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /v0.2/work-orders/ HTTP/1.1\r\nHost: x\r\nAuthorization: Token {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        app.key,
+        created.len()
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&created.as_bytes()[..5]).await.unwrap();
+    let wait_for = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.state.requests.in_flight() == 0 {
+        assert!(
+            std::time::Instant::now() < wait_for,
+            "the create never began"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let meanwhile = analyze(&app, &wos[1], body(&photo, "equipment-after-intervention")).await;
+    let w = waited(&meanwhile);
+    assert!(
+        (budget_ms..budget_ms + 5_000.0).contains(&w),
+        "it waits its whole budget for a request that never ends, and no more: {w} ms"
+    );
+    assert_eq!(meanwhile.body["status"], alone.body["status"]);
+
+    // The create ends; the next analysis does not wait.
+    slow.write_all(&created.as_bytes()[5..]).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = slow.read(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    drop(slow);
+    while app.state.requests.in_flight() > 0 {
+        assert!(
+            std::time::Instant::now() < wait_for,
+            "the create never ended"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let after = analyze(&app, &wos[2], body(&photo, "equipment-after-intervention")).await;
+    assert_eq!(waited(&after), 0.0);
+}
