@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use base64::Engine as _;
+use fieldproof_api::step_aside::Requests;
 use fieldproof_api::{ApiConfig, AppState};
 use fieldproof_bench::http::Connection;
 use fieldproof_blobs::{Blobs, LocalBlobs};
@@ -96,6 +97,11 @@ pub struct AnalyzeArgs {
     /// Analyses that run at once [default: the server's, the number of cores minus one].
     #[arg(long)]
     pub analysis_threads: Option<usize>,
+    /// How long one analysis may wait in all, between its steps, while other requests are
+    /// being answered, as the server's setting; 0 never waits.
+    #[arg(long, default_value_t = fieldproof_api::step_aside::DEFAULT_BUDGET.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub analysis_step_aside_ms: u64,
     /// The priority of the thread that sends the photos: "idle" (SCHED_IDLE: the CPU only when
     /// the server's threads do not want it) or "normal" (the requests' own). Sending a photo
     /// of megabytes over loopback costs the sender CPU (copying it into the kernel, and the
@@ -269,14 +275,17 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     if let Some(n) = args.analysis_threads {
         config.analysis_workers = n.max(1);
     }
+    config.analysis_step_aside = Duration::from_millis(args.analysis_step_aside_ms);
     let (analysis_threads, analysis_priority) = (config.analysis_workers, config.analysis_priority);
     let state = AppState::new(store, blobs, engine, config);
+    // The floor's spinning threads step aside when the analyses do.
+    let floor_aside = (!state.config.analysis_step_aside.is_zero()).then(|| state.requests.clone());
     let (stop_server, server) = start_server(listener, state)?;
     let base = format!("http://{addr}");
     let client = reqwest::Client::new();
     let auth = format!("Token {key}");
     let (clients, rate) = (args.crud_clients.max(1), args.crud_rate.max(1.0));
-    println!("fieldproof bench analyze: photos of {photo_mb:.2} MB, {per_work_order} per work order, {} analysis clients ({}, {}, {}, writes of {}), CRUD at {:.0} requests/s over {} connections (open loop), {} s of each condition in blocks of {} s, {} cores, {} analysis thread{} at {}",
+    println!("fieldproof bench analyze: photos of {photo_mb:.2} MB, {per_work_order} per work order, {} analysis clients ({}, {}, {}, writes of {}), CRUD at {:.0} requests/s over {} connections (open loop), {} s of each condition in blocks of {} s, {} cores, {} analysis thread{} at {}, stepping aside for requests up to {} ms per analysis",
         args.clients,
         if args.analysis_rate > 0.0 { format!("open loop at {} analyses/s", args.analysis_rate) } else { "closed loop".to_string() },
         if args.photo_client_priority == "idle" { "sending at SCHED_IDLE" } else { "sending at normal priority" },
@@ -284,7 +293,7 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
         match args.photo_write_bytes { 0 => "whole".to_string(), n => format!("{} kB", n / 1024) },
         rate, clients, args.seconds, args.block_seconds,
         std::thread::available_parallelism().map_or(0, |n| n.get()), analysis_threads,
-        if analysis_threads == 1 { "" } else { "s" }, analysis_priority);
+        if analysis_threads == 1 { "" } else { "s" }, analysis_priority, args.analysis_step_aside_ms);
 
     // Warm-up: the first analysis of a version embeds the example photos.
     let sender = Arc::new(PhotoSender {
@@ -351,7 +360,12 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
             (Condition::Floor, Some(spinners)) => (0..analysis_threads)
                 .map(|_| {
                     let (stop, spinners) = (stop.clone(), spinners.clone());
-                    tokio::spawn(async move { spinners.run(move || spin_until(&stop)).await })
+                    let aside = floor_aside.clone();
+                    tokio::spawn(async move {
+                        spinners
+                            .run(move || spin_until(&stop, aside.as_deref()))
+                            .await
+                    })
                 })
                 .collect(),
             _ => Vec::new(),
@@ -393,10 +407,11 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     println!("Analyses (with CRUD running): {:.1} analyses/s, p50 {:.1} ms, p99 {:.1} ms, errors {errors}",
         n / photo_time.as_secs_f64(), lat.pct(0.5), lat.pct(0.99));
     println!(
-        "  server time per analysis: decode {:.1} ms, checks {:.1} ms, model {:.1} ms (means)",
+        "  server time per analysis: decode {:.1} ms, checks {:.1} ms, model {:.1} ms, stepped aside for requests {:.1} ms (means)",
         photos.decode_ms / n,
         photos.checks_ms / n,
-        photos.model_ms / n
+        photos.model_ms / n,
+        photos.waited_ms / n
     );
     // Wall times above include the moments a request took the analysis thread's core; the CPU
     // time does not, and says what one analysis costs this machine, whatever the load.
@@ -413,9 +428,10 @@ pub async fn run(settings: &crate::config::Settings, args: AnalyzeArgs) -> Resul
     let mut floor = floor.map(|mut f| {
         f.print(
             &format!(
-                "CRUD while {analysis_threads} thread{} at {analysis_priority} only spin{} (the floor)",
+                "CRUD while {analysis_threads} thread{} at {analysis_priority} only spin{}{} (the floor)",
                 if analysis_threads == 1 { "" } else { "s" },
                 if analysis_threads == 1 { "s" } else { "" },
+                if floor_aside.is_some() { ", stepping aside for requests" } else { "" },
             ),
             per_condition,
         );
@@ -511,9 +527,15 @@ fn block_order(conditions: &[Condition], rounds: usize) -> Vec<Condition> {
 }
 
 /// Keeps a core busy until `stop`, without I/O, system calls or memory beyond a register.
-fn spin_until(stop: &AtomicBool) {
+/// With `aside`, it steps aside as the analyses do: it sleeps while the server answers other
+/// requests than analyses (see the API's `step_aside`), without a budget.
+fn spin_until(stop: &AtomicBool, aside: Option<&Requests>) {
     let mut turns = 0u64;
     while !stop.load(Ordering::Relaxed) {
+        if aside.is_some_and(|r| r.in_flight() > 0) {
+            std::thread::sleep(fieldproof_api::step_aside::NAP);
+            continue;
+        }
         for _ in 0..1024 {
             turns = std::hint::black_box(turns.wrapping_add(1));
         }
@@ -556,6 +578,7 @@ fn start_server(
 struct PhotoResults {
     latencies: Vec<Duration>,
     decode_ms: f64,
+    waited_ms: f64,
     checks_ms: f64,
     model_ms: f64,
     errors: u64,
@@ -568,6 +591,7 @@ impl PhotoResults {
             Ok((latency, v)) => {
                 self.latencies.push(latency);
                 self.decode_ms += v["timings"]["decode_ms"].as_f64().unwrap_or(0.0);
+                self.waited_ms += v["timings"]["waited_ms"].as_f64().unwrap_or(0.0);
                 self.checks_ms += v["timings"]["checks_ms"].as_f64().unwrap_or(0.0);
                 self.model_ms += v["timings"]["model_ms"].as_f64().unwrap_or(0.0);
             }
@@ -578,6 +602,7 @@ impl PhotoResults {
     fn absorb(&mut self, other: PhotoResults) {
         self.latencies.extend(other.latencies);
         self.decode_ms += other.decode_ms;
+        self.waited_ms += other.waited_ms;
         self.checks_ms += other.checks_ms;
         self.model_ms += other.model_ms;
         self.errors += other.errors;
@@ -1483,15 +1508,21 @@ mod tests {
     #[test]
     fn spinning_stops_when_asked() {
         use std::sync::atomic::{AtomicBool, Ordering};
-        let stop = std::sync::Arc::new(AtomicBool::new(false));
-        let spinner = {
-            let stop = stop.clone();
-            std::thread::spawn(move || super::spin_until(&stop))
-        };
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        assert!(!spinner.is_finished(), "it spins until told to stop");
-        stop.store(true, Ordering::Relaxed);
-        spinner.join().expect("the spinner returns");
+        use std::sync::Arc;
+        let requests = Arc::new(super::Requests::default());
+        // Plain, and stepping aside for a request that is never answered.
+        for aside in [None, Some(requests.clone())] {
+            let _answering = requests.answering();
+            let stop = Arc::new(AtomicBool::new(false));
+            let spinner = {
+                let stop = stop.clone();
+                std::thread::spawn(move || super::spin_until(&stop, aside.as_deref()))
+            };
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert!(!spinner.is_finished(), "it spins until told to stop");
+            stop.store(true, Ordering::Relaxed);
+            spinner.join().expect("the spinner returns");
+        }
     }
 
     #[test]
