@@ -130,16 +130,6 @@ impl Engine {
         Ok(decode(bytes, &self.limits)?)
     }
 
-    /// [`Engine::decode`], calling `pause` now and then as a JPEG is decoded (see
-    /// [`fieldproof_vision::decode_pausing`]).
-    pub fn decode_pausing(
-        &self,
-        bytes: &[u8],
-        pause: &mut dyn FnMut(),
-    ) -> Result<DecodedImage, AnalysisError> {
-        Ok(decode_pausing(bytes, &self.limits, pause)?)
-    }
-
     /// The prototypes of a nearest-example task, if already computed for this version.
     pub fn cached_prototypes(&self, version: &AppVersion, task: &Task) -> Option<Arc<Prototypes>> {
         let key = (version.id.to_string(), task.name.clone());
@@ -203,43 +193,58 @@ impl Engine {
         prototypes: &HashMap<String, Arc<Prototypes>>,
         decode_time: Duration,
     ) -> Result<Verdict, AnalysisError> {
-        self.analyze_pausing(
+        self.analyze_paced(
             image,
             group,
             earlier_hashes,
             prototypes,
             decode_time,
-            &mut || {},
+            &mut Paced::new(&mut || {}),
         )
     }
 
-    /// [`Engine::analyze`], calling `pause` between its steps: before the checks, before each
-    /// model and between a model's layers (see [`ModelSet::run_pausing`]).
-    pub fn analyze_pausing(
+    /// Decodes `bytes` and analyses the photo ([`Engine::decode`], [`Engine::analyze`]),
+    /// calling `pause` between small steps of both: every few kB of a JPEG's data, every row of
+    /// the checks' working copy, between a model's layers. The time spent in `pause` is the
+    /// verdict's `timings.waited`, not any step's.
+    pub fn decode_and_analyze_pausing(
+        &self,
+        bytes: &[u8],
+        group: &TaskGroup,
+        earlier_hashes: &[u64],
+        prototypes: &HashMap<String, Arc<Prototypes>>,
+        pause: &mut dyn FnMut(),
+    ) -> Result<Verdict, AnalysisError> {
+        let mut paced = Paced::new(pause);
+        paced.pause();
+        let (image, decode_time) = paced.step(|p| decode_pausing(bytes, &self.limits, p));
+        self.analyze_paced(
+            &image?,
+            group,
+            earlier_hashes,
+            prototypes,
+            decode_time,
+            &mut paced,
+        )
+    }
+
+    fn analyze_paced(
         &self,
         image: &DecodedImage,
         group: &TaskGroup,
         earlier_hashes: &[u64],
         prototypes: &HashMap<String, Arc<Prototypes>>,
         decode_time: Duration,
-        pause: &mut dyn FnMut(),
+        paced: &mut Paced,
     ) -> Result<Verdict, AnalysisError> {
-        // The waits are counted apart, not as the step's time.
-        let waited = std::cell::Cell::new(Duration::ZERO);
-        let mut pause = || {
-            let started = Instant::now();
-            pause();
-            waited.set(waited.get() + started.elapsed());
-        };
-        pause();
-        let (started, waited_before) = (Instant::now(), waited.get());
-        // The working copy the checks measure, made here where it can pause.
-        image.working_rgb_pausing(&mut pause);
-        let measures = measure(image);
-        let failures = judge(&measures, &checks_config(group), earlier_hashes);
-        let checks_time = started
-            .elapsed()
-            .saturating_sub(waited.get() - waited_before);
+        paced.pause();
+        let ((measures, failures), checks_time) = paced.step(|p| {
+            // The working copy the checks measure, made here where it can pause.
+            image.working_rgb_pausing(p);
+            let measures = measure(image);
+            let failures = judge(&measures, &checks_config(group), earlier_hashes);
+            (measures, failures)
+        });
         let mut details = json!({
             "width": measures.width,
             "height": measures.height,
@@ -253,7 +258,7 @@ impl Engine {
             waited: Duration::ZERO,
         };
         if !failures.is_empty() {
-            timings.waited = waited.get();
+            timings.waited = paced.waited;
             return Ok(Verdict {
                 status: Status::ConformityError,
                 conformity_messages: failures.iter().map(|f| f.message.clone()).collect(),
@@ -277,12 +282,9 @@ impl Engine {
         let mut model_hashes = Map::new();
         if !bound.is_empty() {
             let models = self.models.as_ref().ok_or_else(no_models)?;
-            let started = Instant::now();
-            let waited_before = waited.get();
-            let outputs = models.run_pausing(image, &mut pause)?;
-            timings.model = started
-                .elapsed()
-                .saturating_sub(waited.get() - waited_before);
+            let (outputs, model_time) = paced.step(|p| models.run_pausing(image, p));
+            let outputs = outputs?;
+            timings.model = model_time;
             let mut inputs = Map::new();
             for m in &outputs.models {
                 model_hashes.insert(m.name.clone(), json!(m.sha256));
@@ -302,7 +304,7 @@ impl Engine {
             }
             details["bindings"] = Value::Object(bindings);
         }
-        timings.waited = waited.get();
+        timings.waited = paced.waited;
         let all_conform = group.tasks.iter().filter(|t| t.binding.is_some()).all(|t| {
             values
                 .get(&t.name)
@@ -322,6 +324,40 @@ impl Engine {
             phash: measures.hash,
             timings,
         })
+    }
+}
+
+/// A caller's pause, and the time spent in it so far, kept apart from the steps' times.
+struct Paced<'a> {
+    pause: &'a mut dyn FnMut(),
+    waited: Duration,
+}
+
+impl<'a> Paced<'a> {
+    fn new(pause: &'a mut dyn FnMut()) -> Self {
+        Self {
+            pause,
+            waited: Duration::ZERO,
+        }
+    }
+
+    fn pause(&mut self) {
+        let started = Instant::now();
+        (self.pause)();
+        self.waited += started.elapsed();
+    }
+
+    /// Runs one step, handing it the pause, and returns what it made and its time less the
+    /// pauses within it.
+    fn step<T>(&mut self, f: impl FnOnce(&mut dyn FnMut()) -> T) -> (T, Duration) {
+        let (started, before) = (Instant::now(), self.waited);
+        let (pause, waited) = (&mut *self.pause, &mut self.waited);
+        let out = f(&mut || {
+            let paused = Instant::now();
+            pause();
+            *waited += paused.elapsed();
+        });
+        (out, started.elapsed().saturating_sub(self.waited - before))
     }
 }
 

@@ -31,7 +31,8 @@ pub struct Timings {
     pub checks: Duration,
     /// The models' time, less the waits between their layers.
     pub model: Duration,
-    /// Waiting between the steps, for more urgent work (see [`crate::Engine::analyze_pausing`]).
+    /// Waiting between the steps, for more urgent work (see
+    /// [`crate::Engine::decode_and_analyze_pausing`]).
     pub waited: Duration,
 }
 

@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{FromRequest, Multipart, RawQuery, Request, State};
@@ -293,24 +292,8 @@ pub(crate) async fn evaluate(
     let result = state
         .analysis_pool
         .run(move || {
-            aside.now();
-            let (started, waited) = (Instant::now(), aside.waited());
-            let decoded = engine.decode_pausing(&photo, &mut || aside.now());
-            // The decode's time, less its pauses.
-            let decode_time = started.elapsed().saturating_sub(aside.waited() - waited);
-            let verdict = decoded.and_then(|image| {
-                engine.analyze_pausing(
-                    &image,
-                    &group,
-                    &earlier,
-                    &prototypes,
-                    decode_time,
-                    &mut || aside.now(),
-                )
-            });
-            verdict.map(|mut v| {
-                v.timings.waited = aside.waited();
-                v
+            engine.decode_and_analyze_pausing(&photo, &group, &earlier, &prototypes, &mut || {
+                aside.now()
             })
         })
         .await

@@ -227,21 +227,23 @@ pub fn decode_pausing(
     }
     // A missing or unreadable EXIF block is not a reason to refuse the photo: it is then
     // taken as it was stored.
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut image =
-        DynamicImage::from_decoder(decoder).map_err(|e| image_error(format, e, limits))?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let image = DynamicImage::from_decoder(decoder).map_err(|e| image_error(format, e, limits))?;
+    Ok(upright(format, image, orientation))
+}
+
+/// The decoded photo as it should be seen, in 8-bit RGB.
+fn upright(format: PhotoFormat, mut image: DynamicImage, orientation: Orientation) -> DecodedImage {
     image.apply_orientation(orientation);
     let pixels = match image {
         DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.into_rgb8(),
     };
-    Ok(DecodedImage {
+    DecodedImage {
         format: Some(format),
         pixels,
         working: OnceLock::new(),
-    })
+    }
 }
 
 /// Refuses a header's dimensions that are empty or above the pixel limit.
@@ -313,7 +315,7 @@ fn decode_jpeg(
         format: PhotoFormat::Jpeg.as_str(),
         detail: "the decoder made fewer pixels than the header declares".into(),
     };
-    let mut image = match output {
+    let image = match output {
         ColorSpace::Luma => DynamicImage::ImageLuma8(
             GrayImage::from_raw(width, height, pixels).ok_or_else(wrong_size)?,
         ),
@@ -327,16 +329,7 @@ fn decode_jpeg(
             RgbImage::from_raw(width, height, pixels).ok_or_else(wrong_size)?,
         ),
     };
-    image.apply_orientation(orientation);
-    let pixels = match image {
-        DynamicImage::ImageRgb8(rgb) => rgb,
-        other => other.into_rgb8(),
-    };
-    Ok(DecodedImage {
-        format: Some(PhotoFormat::Jpeg),
-        pixels,
-        working: OnceLock::new(),
-    })
+    Ok(upright(PhotoFormat::Jpeg, image, orientation))
 }
 
 /// A photo's bytes, read by the JPEG decoder, which calls `pause` each time the reading
