@@ -199,21 +199,21 @@ impl Engine {
             earlier_hashes,
             prototypes,
             decode_time,
-            &mut Paced::new(&mut || {}),
+            &mut Paced::new(&mut || Duration::ZERO),
         )
     }
 
     /// Decodes `bytes` and analyses the photo ([`Engine::decode`], [`Engine::analyze`]),
     /// calling `pause` between small steps of both: every few kB of a JPEG's data, every row of
-    /// the checks' working copy, between a model's layers. The time spent in `pause` is the
-    /// verdict's `timings.waited`, not any step's.
+    /// the checks' working copy, between a model's layers. `pause` returns how long it waited:
+    /// their sum is the verdict's `timings.waited`, and no step's time.
     pub fn decode_and_analyze_pausing(
         &self,
         bytes: &[u8],
         group: &TaskGroup,
         earlier_hashes: &[u64],
         prototypes: &HashMap<String, Arc<Prototypes>>,
-        pause: &mut dyn FnMut(),
+        pause: &mut dyn FnMut() -> Duration,
     ) -> Result<Verdict, AnalysisError> {
         let mut paced = Paced::new(pause);
         paced.pause();
@@ -327,14 +327,14 @@ impl Engine {
     }
 }
 
-/// A caller's pause, and the time spent in it so far, kept apart from the steps' times.
+/// A caller's pause, and what it has waited so far, kept apart from the steps' times.
 struct Paced<'a> {
-    pause: &'a mut dyn FnMut(),
+    pause: &'a mut dyn FnMut() -> Duration,
     waited: Duration,
 }
 
 impl<'a> Paced<'a> {
-    fn new(pause: &'a mut dyn FnMut()) -> Self {
+    fn new(pause: &'a mut dyn FnMut() -> Duration) -> Self {
         Self {
             pause,
             waited: Duration::ZERO,
@@ -342,9 +342,7 @@ impl<'a> Paced<'a> {
     }
 
     fn pause(&mut self) {
-        let started = Instant::now();
-        (self.pause)();
-        self.waited += started.elapsed();
+        self.waited += (self.pause)();
     }
 
     /// Runs one step, handing it the pause, and returns what it made and its time less the
@@ -352,11 +350,7 @@ impl<'a> Paced<'a> {
     fn step<T>(&mut self, f: impl FnOnce(&mut dyn FnMut()) -> T) -> (T, Duration) {
         let (started, before) = (Instant::now(), self.waited);
         let (pause, waited) = (&mut *self.pause, &mut self.waited);
-        let out = f(&mut || {
-            let paused = Instant::now();
-            pause();
-            *waited += paused.elapsed();
-        });
+        let out = f(&mut || *waited += pause());
         (out, started.elapsed().saturating_sub(self.waited - before))
     }
 }

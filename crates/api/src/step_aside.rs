@@ -78,10 +78,11 @@ impl StepAside {
         }
     }
 
-    /// Waits while other requests are being answered, until none is or the budget is spent.
-    pub fn now(&mut self) {
+    /// Waits while other requests are being answered, until none is or the budget is spent;
+    /// returns how long it waited (zero when nothing was being answered).
+    pub fn now(&mut self) -> Duration {
         if self.left.is_zero() || self.requests.in_flight() == 0 {
-            return;
+            return Duration::ZERO;
         }
         let started = Instant::now();
         let end = started + self.left;
@@ -95,6 +96,7 @@ impl StepAside {
         let waited = started.elapsed();
         self.waited += waited;
         self.left = self.left.saturating_sub(waited);
+        waited
     }
 
     /// How long this analysis has waited so far.
