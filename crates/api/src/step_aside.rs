@@ -65,7 +65,6 @@ impl Drop for Answering {
 pub struct StepAside {
     requests: Arc<Requests>,
     left: Duration,
-    waited: Duration,
 }
 
 impl StepAside {
@@ -74,7 +73,6 @@ impl StepAside {
         Self {
             requests,
             left: budget,
-            waited: Duration::ZERO,
         }
     }
 
@@ -94,14 +92,8 @@ impl StepAside {
             std::thread::sleep(NAP.min(end - now));
         }
         let waited = started.elapsed();
-        self.waited += waited;
         self.left = self.left.saturating_sub(waited);
         waited
-    }
-
-    /// How long this analysis has waited so far.
-    pub fn waited(&self) -> Duration {
-        self.waited
     }
 }
 
@@ -125,8 +117,7 @@ mod tests {
     fn nothing_is_waited_for_when_no_request_is_being_answered() {
         let requests = Arc::new(Requests::default());
         let mut aside = StepAside::new(requests, Duration::from_secs(5));
-        aside.now();
-        assert_eq!(aside.waited(), Duration::ZERO);
+        assert_eq!(aside.now(), Duration::ZERO);
     }
 
     #[test]
@@ -134,8 +125,7 @@ mod tests {
         let requests = Arc::new(Requests::default());
         let _busy = requests.answering();
         let mut aside = StepAside::new(requests.clone(), Duration::ZERO);
-        aside.now();
-        assert_eq!(aside.waited(), Duration::ZERO);
+        assert_eq!(aside.now(), Duration::ZERO);
     }
 
     #[test]
@@ -147,20 +137,12 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
             drop(busy);
         });
-        aside.now();
+        let waited = aside.now();
         answered.join().unwrap();
         assert_eq!(requests.in_flight(), 0);
         // It waited for the request (about 20 ms), and stopped long before its budget.
-        assert!(
-            aside.waited() >= Duration::from_millis(15),
-            "{:?}",
-            aside.waited()
-        );
-        assert!(
-            aside.waited() < Duration::from_secs(20),
-            "{:?}",
-            aside.waited()
-        );
+        assert!(waited >= Duration::from_millis(15), "{waited:?}");
+        assert!(waited < Duration::from_secs(20), "{waited:?}");
     }
 
     #[test]
@@ -168,18 +150,10 @@ mod tests {
         let requests = Arc::new(Requests::default());
         let _never_answered = requests.answering();
         let mut aside = StepAside::new(requests, Duration::from_millis(30));
-        for _ in 0..5 {
-            aside.now();
-        }
+        let waited: Duration = (0..5).map(|_| aside.now()).sum();
         // The budget is spent by the first waits; the later ones return at once.
-        assert!(
-            aside.waited() >= Duration::from_millis(30),
-            "{:?}",
-            aside.waited()
-        );
-        assert!(aside.waited() < Duration::from_millis(30) + Duration::from_secs(5));
-        let before = aside.waited();
-        aside.now();
-        assert_eq!(aside.waited(), before);
+        assert!(waited >= Duration::from_millis(30), "{waited:?}");
+        assert!(waited < Duration::from_millis(30) + Duration::from_secs(5));
+        assert_eq!(aside.now(), Duration::ZERO);
     }
 }
