@@ -2,9 +2,11 @@
 //! data conformity against the task group's checks, then (only when the photo is usable) run the
 //! models and bind their outputs to the group's task values.
 //!
-//! The API calls [`Engine::analyze`] off the async reactor, on a pool of threads (as many as
-//! the cores minus one by default) that run at a lower priority than the request threads
-//! (`fieldproof_api::cpu_pool`); the benchmark calls it directly.
+//! The API calls [`Engine::decode_and_analyze_pausing`] off the async reactor, on a pool of
+//! threads (as many as the cores minus one by default) that run at a lower priority than the
+//! request threads (`fieldproof_api::cpu_pool`), pausing while other requests are answered
+//! when the server is so configured (`fieldproof_api::step_aside`). [`Engine::analyze`] is the
+//! same analysis of a photo already decoded, without pauses, for tests and tools.
 #![forbid(unsafe_code)]
 
 mod input;
